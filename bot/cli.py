@@ -1,0 +1,283 @@
+"""The `credstats` command line: a thin layer over the metrics library.
+
+Library errors become clean messages: a `UserError` prints what was wrong with suggestions and
+exits 2 (1 for refused imports); an unreachable database says which one and why.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from metrics.errors import UserError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DB_HELP = ("database URL (postgresql://... or sqlite:///...); default $CREDSTATS_DATABASE_URL, "
+           "else the embedded SQLite file")
+
+
+def _fail(message: str, suggestions: tuple[str, ...] = (), code: int = 2,
+          as_json: bool = False) -> None:
+    if as_json:
+        click.echo(json.dumps({"error": message, "suggestions": list(suggestions)}))
+    click.echo(f"Error: {message}", err=True)
+    for s in suggestions[:4]:
+        click.echo(f"  try: {s}", err=True)
+    sys.exit(code)
+
+
+def user_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn library errors into messages and exit codes."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        as_json = bool(kwargs.get("as_json"))
+        try:
+            return func(*args, **kwargs)
+        except UserError as exc:
+            from metrics.importer import ImportFailed
+
+            if isinstance(exc, ImportFailed):
+                for problem in exc.problems:
+                    click.echo(problem, err=True)
+                if exc.more:
+                    click.echo(f"... and {exc.more} more", err=True)
+                _fail(exc.message, exc.suggestions, code=1)
+            _fail(exc.message, exc.suggestions, as_json=as_json)
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            _fail(f"Cannot use the database: {reason}",
+                  ("check --db / CREDSTATS_DATABASE_URL and that the server is running",),
+                  code=1, as_json=as_json)
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def parse_now(value: str | None, tz: str) -> datetime:
+    """--now: an ISO date or datetime; without an offset it is read in the query's timezone."""
+    from metrics.timerange import zone
+
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"--now {value!r} is not an ISO 8601 date or time.",
+                        ["--now 2026-11-29", "--now 2026-11-29T09:00:00+00:00"]) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone(tz))
+
+
+def default_tz(tz: str | None) -> str:
+    from metrics.timerange import zone
+
+    tz = tz or os.environ.get("CREDSTATS_TIMEZONE") or "UTC"
+    zone(tz)
+    return tz
+
+
+def open_database(db: str | None, now: datetime, *, create: bool = True) -> Engine:
+    """The engine for --db; the embedded database is created, migrated and seeded on first use."""
+    from metrics.db import database_target, ensure_schema, make_engine
+
+    target = database_target(db)
+    engine = make_engine(target.url)
+    if create:
+        ensure_schema(engine, target)
+    if target.embedded and create and not _has_organizations(engine):
+        from metrics.demo import load_demo
+
+        click.echo(f"Creating the demo database at {target.display} ...", err=True)
+        load_demo(engine, now)
+    return engine
+
+
+def _has_organizations(engine: Engine) -> bool:
+    from metrics.catalog import list_organizations
+
+    with engine.connect() as conn:
+        return bool(list_organizations(conn))
+
+
+db_option = click.option("--db", "db", metavar="URL", help=DB_HELP)
+org_option = click.option("--org", metavar="NAME",
+                          help="organization (default: the only one in the database)")
+tz_option = click.option("--tz", metavar="TZ", help="IANA timezone (default $CREDSTATS_TIMEZONE "
+                         "or UTC)")
+now_option = click.option("--now", metavar="ISO", help="pin the clock: answer as of this instant")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="credstats")
+def cli() -> None:
+    """credstats: how your digital credentials are doing (issued, recipients, engagement)."""
+
+
+@cli.command()
+@click.argument("text", nargs=-1, required=True)
+@db_option
+@org_option
+@tz_option
+@now_option
+@click.option("--json", "as_json", is_flag=True, help="print the answer as JSON")
+@click.option("--sql", "show_sql", is_flag=True, help="also print the SQL that was run")
+@user_errors
+def ask(text: tuple[str, ...], db: str | None, org: str | None, tz: str | None,
+        now: str | None, as_json: bool, show_sql: bool) -> None:
+    """Answer a question, e.g. credstats ask "engagement group:CPA last quarter"."""
+    from bot.help_text import usage
+    from bot.render_json import dumps
+    from bot.render_text import render
+    from metrics.catalog import list_groups, resolve_organization
+    from metrics.definitions import Metric
+    from metrics.parse import parse
+    from metrics.run import run
+
+    zone_name = default_tz(tz)
+    clock = parse_now(now, zone_name)
+    engine = open_database(db, clock)
+    with engine.connect() as conn:
+        organization = resolve_organization(conn, org)
+        query = parse(" ".join(text), now=clock, tz=zone_name,
+                      catalog=list_groups(conn, organization))
+        if query.metric is Metric.HELP:
+            click.echo(json.dumps({"help": usage()}) if as_json else usage())
+            return
+        result = run(conn, organization, query, clock)
+    click.echo(dumps(result) if as_json else render(result))
+    if show_sql:
+        click.echo("\n-- SQL\n" + ";\n\n".join(result.sql) + ";", err=as_json)
+
+
+@cli.command("parse")
+@click.argument("text", nargs=-1)
+@db_option
+@org_option
+@tz_option
+@now_option
+@click.option("--json", "as_json", is_flag=True, help="print the parsed query as JSON")
+@click.option("--no-db", is_flag=True, help="keep group names as typed (no database)")
+@user_errors
+def parse_cmd(text: tuple[str, ...], db: str | None, org: str | None, tz: str | None,
+              now: str | None, as_json: bool, no_db: bool) -> None:
+    """Show how a question is understood (metric, groups, resolved range)."""
+    from metrics.catalog import list_groups, resolve_organization
+    from metrics.db import database_target, embedded_path
+    from metrics.parse import parse
+
+    zone_name = default_tz(tz)
+    clock = parse_now(now, zone_name)
+    catalog = None
+    target = database_target(db)
+    if not no_db and (not target.embedded or embedded_path().exists()):
+        engine = open_database(db, clock, create=False)
+        with engine.connect() as conn:
+            catalog = list_groups(conn, resolve_organization(conn, org))
+    query = parse(" ".join(text), now=clock, tz=zone_name, catalog=catalog)
+    rng = query.time_range
+    out = {
+        "metric": query.metric.value,
+        "groups": list(query.groups),
+        "start": rng.start_at.isoformat() if rng.start_at else None,
+        "end": rng.end_at.isoformat() if rng.end_at else None,
+        "label": rng.label,
+        "granularity": query.granularity.value if query.granularity else None,
+        "compare": query.compare.value,
+        "basis": query.basis.value,
+        "timezone": rng.tz,
+        "kind": query.kind.value if query.kind else None,
+        "unparsed": list(query.unparsed),
+    }
+    if as_json:
+        click.echo(json.dumps(out))
+    else:
+        for key, value in out.items():
+            click.echo(f"{key:12} {value}")
+
+
+@cli.command("import")
+@click.option("--credentials", "credentials_file", required=True,
+              type=click.Path(path_type=Path), help="credentials CSV (see README)")
+@click.option("--events", "events_file", type=click.Path(path_type=Path),
+              help="engagement events CSV (see README)")
+@org_option
+@db_option
+@click.option("--progress/--no-progress", default=True, help="progress bar on a terminal")
+@user_errors
+def import_cmd(credentials_file: Path, events_file: Path | None, org: str | None,
+               db: str | None, progress: bool) -> None:
+    """Import credentials (and events) from CSV; all-or-nothing, safe to repeat."""
+    from metrics.importer import import_files
+
+    clock = datetime.now(UTC)
+    engine = open_database(db, clock)
+    summary = import_files(engine, org, credentials_file, events_file, now=clock,
+                           progress=progress)
+    for line in summary.lines():
+        click.echo(line)
+
+
+@cli.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@db_option
+@user_errors
+def db_upgrade(db: str | None) -> None:
+    """Create or migrate the schema to the newest revision."""
+    from metrics.db import HEAD_REVISION, database_target, make_engine, upgrade
+
+    target = database_target(db)
+    upgrade(make_engine(target.url))
+    click.echo(f"{target.display} is at schema revision {HEAD_REVISION}.")
+
+
+@cli.command()
+@db_option
+@click.option("--if-missing", is_flag=True, help="only when the database has no demo data yet")
+@now_option
+@user_errors
+def demo(db: str | None, if_missing: bool, now: str | None) -> None:
+    """Create (or recreate) the demo organization and its data."""
+    from metrics.catalog import list_organizations
+    from metrics.demo import DEMO_ORG, load_demo
+
+    clock = parse_now(now, "UTC")
+    engine = open_database(db, clock)
+    with engine.connect() as conn:
+        exists = any(o.name == DEMO_ORG for o in list_organizations(conn))
+    if exists and if_missing:
+        click.echo(f"Demo data is in place ({DEMO_ORG}); `credstats demo` recreates it.")
+        return
+    summary = load_demo(engine, clock)
+    click.echo(f"Demo data for {DEMO_ORG}: {summary.credentials_new:,} credentials, "
+               f"{summary.events_new:,} events, {summary.groups_new} groups, "
+               f"{summary.recipients_new:,} recipients.")
+
+
+@cli.command()
+@click.argument("metric", required=False)
+@user_errors
+def explain(metric: str | None) -> None:
+    """Define each figure: numerator, denominator and basis."""
+    from metrics.glossary import explain as explain_text
+
+    click.echo(explain_text(metric))
+
+
+def main(argv: list[str] | None = None) -> Any:
+    return cli.main(args=argv, prog_name="credstats")

@@ -1,0 +1,136 @@
+"""Where the data lives: database URLs, engines, and keeping the schema migrated.
+
+`--db`, else CREDSTATS_DATABASE_URL, else the embedded SQLite file (created, migrated and seeded
+with demo data on first use by the CLI). Alembic is imported only when a migration must run, so
+answering a question stays quick.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from metrics.errors import UserError
+
+# The newest migration in metrics/migrations/versions (a test keeps the two in step).
+HEAD_REVISION = "0001"
+
+
+def embedded_path() -> Path:
+    """The embedded database file: $CREDSTATS_HOME, else $XDG_DATA_HOME/credstats, else
+    ~/.local/share/credstats."""
+    home = os.environ.get("CREDSTATS_HOME")
+    if home:
+        base = Path(home)
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+        base = base / "credstats"
+    return base / "credstats.sqlite3"
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    url: str
+    embedded: bool
+
+    @property
+    def display(self) -> str:
+        """The URL without its password, safe to print."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+
+def database_target(url: str | None = None) -> DatabaseTarget:
+    url = url or os.environ.get("CREDSTATS_DATABASE_URL") or None
+    if url is None:
+        return DatabaseTarget(f"sqlite:///{embedded_path()}", embedded=True)
+    return DatabaseTarget(normalize_url(url), embedded=False)
+
+
+def normalize_url(url: str) -> str:
+    """postgresql:// and postgres:// URLs use psycopg 3; anything unsupported is refused."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix):]
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UserError(
+            f"Not a database URL: {url!r}.",
+            ["postgresql://user@host:5432/dbname", "sqlite:///path/to/credstats.sqlite3"],
+        ) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise UserError(
+            f"credstats runs on PostgreSQL or SQLite, not {parsed.get_backend_name()}.",
+            ["postgresql://user@host:5432/dbname", "sqlite:///credstats.sqlite3"],
+        )
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() != "psycopg":
+        url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return url
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for `url`; SQLite files get their folder, foreign keys and a busy timeout."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
+
+
+def current_revision(conn: Connection) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Run the Alembic migrations up to `revision`."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "metrics:migrations")
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def ensure_schema(engine: Engine, target: DatabaseTarget) -> bool:
+    """Make sure the schema is current; returns True when it was just created.
+
+    An empty database is created; the embedded one is also upgraded. A server database behind
+    the code is refused with the command that upgrades it, rather than migrated as a side effect
+    of a question.
+    """
+    with engine.connect() as conn:
+        revision = current_revision(conn)
+        has_tables = inspect(conn).has_table("organizations")
+    if revision == HEAD_REVISION:
+        return False
+    if revision is None and not has_tables:
+        upgrade(engine)
+        return True
+    if target.embedded:
+        upgrade(engine)
+        return False
+    raise UserError(
+        f"The database at {target.display} is at schema revision {revision or 'unknown'}, "
+        f"this credstats needs {HEAD_REVISION}.",
+        [f"credstats db upgrade --db {target.display}"],
+    )

@@ -1,0 +1,429 @@
+"""CSV import: validate everything, then write everything, in one transaction.
+
+Rows stream from the files into temporary staging tables (COPY on PostgreSQL, batched inserts on
+SQLite), so memory stays constant however large the files. Per-row problems are found while
+streaming; problems between rows (a credential_id repeated with other data, an event for an
+unknown credential) are found with SQL on the staging tables. Any problem rolls the whole
+transaction back: nothing is written, and every bad row is reported as FILE:LINE: reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import Connection, Engine, and_, func, insert, literal, or_, select, update
+
+from metrics import staging
+from metrics.catalog import Organization
+from metrics.definitions import Actor, CredentialKind, EventType
+from metrics.errors import UserError
+from metrics.schema import credentials, engagement_events, groups, organizations, recipients
+
+CREDENTIAL_REQUIRED = ("credential_id", "group", "recipient_email", "issued_at")
+CREDENTIAL_OPTIONAL = ("recipient_name", "group_code", "expires_at", "kind")
+EVENT_REQUIRED = ("credential_id", "event", "occurred_at")
+EVENT_OPTIONAL = ("actor", "event_id")
+MAX_REPORTED = 10_000
+
+
+class ImportFailed(UserError):
+    """The files were refused; `problems` holds every 'FILE:LINE: reason'."""
+
+    def __init__(self, problems: Sequence[str], more: int = 0) -> None:
+        self.problems = list(problems)
+        self.more = more
+        total = len(self.problems) + more
+        super().__init__(
+            f"Nothing was imported: {total} problem{'s' if total != 1 else ''} in the files.",
+            ["Fix the rows listed and run the same import again."],
+        )
+
+
+@dataclass
+class ImportSummary:
+    organization: str
+    organization_created: bool = False
+    credentials_new: int = 0
+    credentials_updated: int = 0
+    credentials_unchanged: int = 0
+    events_new: int = 0
+    events_updated: int = 0
+    events_unchanged: int = 0
+    groups_new: int = 0
+    recipients_new: int = 0
+    ignored_columns: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [
+            f"Organization: {self.organization}"
+            + (" (created)" if self.organization_created else ""),
+            f"Credentials: {self.credentials_new} new, {self.credentials_updated} updated, "
+            f"{self.credentials_unchanged} unchanged",
+            f"Events: {self.events_new} new, {self.events_updated} updated, "
+            f"{self.events_unchanged} unchanged",
+            f"Groups created: {self.groups_new}; recipients created: {self.recipients_new}",
+        ]
+        if self.ignored_columns:
+            out.append("Ignored columns: " + ", ".join(self.ignored_columns))
+        return out
+
+
+def parse_instant(text: str) -> datetime:
+    """ISO 8601 date or datetime; no offset means UTC."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def normalize_email(text: str) -> str:
+    return text.strip().lower()
+
+
+class _Problems:
+    """Bad rows, reported per file in line order (at most MAX_REPORTED are kept)."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str, int, str]] = []
+        self.more = 0
+
+    def add(self, path: Path, line: int, reason: str) -> None:
+        if len(self.found) < MAX_REPORTED:
+            self.found.append((str(path), line, reason))
+        else:
+            self.more += 1
+
+    @property
+    def items(self) -> list[str]:
+        return [f"{path}:{line}: {reason}" for path, line, reason in sorted(self.found)]
+
+    def __bool__(self) -> bool:
+        return bool(self.found)
+
+
+# -- streaming the files --------------------------------------------------------------------
+
+class _CountingReader(io.RawIOBase):
+    """A binary file that reports the bytes read to a progress callback."""
+
+    def __init__(self, raw: BinaryIO, advance: Callable[[int], object]) -> None:
+        self.raw = raw
+        self.advance = advance
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.raw.readinto(buffer)  # type: ignore[attr-defined]
+        self.advance(n or 0)
+        return n or 0
+
+
+@contextmanager
+def _open_csv(
+    path: Path, label: str, progress: bool
+) -> Iterator[tuple[Iterator[list[str]], Callable[[], int]]]:
+    from tqdm import tqdm
+
+    try:
+        raw = path.open("rb")
+    except OSError as exc:
+        raise UserError(f"Cannot read {path}: {exc.strerror}.", ["check the path"]) from None
+    with raw, tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=label,
+                   disable=None if progress else True, leave=False) as bar:
+        text = io.TextIOWrapper(io.BufferedReader(_CountingReader(raw, bar.update)),
+                                encoding="utf-8-sig", newline="")
+        reader = csv.reader(text)
+        try:
+            yield reader, lambda: reader.line_num
+        except UnicodeDecodeError:
+            raise UserError(f"{path}: not UTF-8 text; save the file as UTF-8 CSV.") from None
+
+
+def _header(
+    rows: Iterator[list[str]], path: Path, required: Sequence[str], optional: Sequence[str],
+    summary: ImportSummary, problems: _Problems,
+) -> dict[str, int] | None:
+    header = next(rows, None)
+    if header is None:
+        problems.add(path, 1, "the file is empty; expected a header row")
+        return None
+    names = [h.strip().lower() for h in header]
+    missing = [r for r in required if r not in names]
+    if missing:
+        problems.add(path, 1, "missing column(s) " + ", ".join(missing)
+                     + "; the header must name " + ", ".join(required))
+        return None
+    summary.ignored_columns += [f"{path.name}:{n}" for n in names
+                                if n and n not in required and n not in optional]
+    return {n: i for i, n in enumerate(names) if n in required or n in optional}
+
+
+def _cell(row: list[str], index: int | None) -> str:
+    if index is None or index >= len(row):
+        return ""
+    return row[index].strip()
+
+
+_KINDS = {k.value for k in CredentialKind}
+_EVENTS = {t.value for t in EventType}
+_ACTORS = {a.value for a in Actor}
+
+
+def _stream_credentials(
+    path: Path, sink: staging.Sink, summary: ImportSummary, problems: _Problems, progress: bool,
+    rejected: set[str],
+) -> set[str]:
+    """Stage the file's good rows; returns the optional columns the file has."""
+    with _open_csv(path, "credentials", progress) as (rows, line_of):
+        cols = _header(rows, path, CREDENTIAL_REQUIRED, CREDENTIAL_OPTIONAL, summary, problems)
+        if cols is None:
+            return set()
+        get = cols.get
+        for row in rows:
+            line = line_of()
+            if not any(cell.strip() for cell in row):
+                continue
+            ext, group = _cell(row, get("credential_id")), _cell(row, get("group"))
+            email = normalize_email(_cell(row, get("recipient_email")))
+            issued, expires = _cell(row, get("issued_at")), _cell(row, get("expires_at"))
+            kind = _cell(row, get("kind")).lower() or CredentialKind.CERTIFICATE.value
+            bad = [f"missing {name}" for name, value in
+                   (("credential_id", ext), ("group", group), ("recipient_email", email),
+                    ("issued_at", issued)) if not value]
+            if email and ("@" not in email or " " in email):
+                bad.append(f"recipient_email {email!r} is not an e-mail address")
+            if kind not in _KINDS:
+                bad.append(f"unknown kind {kind!r} (use certificate or badge)")
+            issued_at = _instant(issued, "issued_at", bad)
+            expires_at = _instant(expires, "expires_at", bad) if expires else None
+            if bad:
+                problems.add(path, line, "; ".join(bad))
+                rejected.add(ext)
+                continue
+            sink.add((line, ext, group, _cell(row, get("group_code")) or None, email,
+                      _cell(row, get("recipient_name")) or None, issued_at, expires_at, kind))
+        return {c for c in ("expires_at", "kind", "recipient_name", "group_code") if c in cols}
+
+
+def _stream_events(
+    path: Path, sink: staging.Sink, summary: ImportSummary, problems: _Problems, progress: bool
+) -> None:
+    with _open_csv(path, "events", progress) as (rows, line_of):
+        cols = _header(rows, path, EVENT_REQUIRED, EVENT_OPTIONAL, summary, problems)
+        if cols is None:
+            return
+        get = cols.get
+        for row in rows:
+            line = line_of()
+            if not any(cell.strip() for cell in row):
+                continue
+            ext, event = _cell(row, get("credential_id")), _cell(row, get("event")).lower()
+            occurred = _cell(row, get("occurred_at"))
+            actor = _cell(row, get("actor")).lower() or Actor.OWNER.value
+            bad = [f"missing {name}" for name, value in
+                   (("credential_id", ext), ("event", event), ("occurred_at", occurred))
+                   if not value]
+            if event and event not in _EVENTS:
+                bad.append(f"unknown event type {event!r} (known: {', '.join(sorted(_EVENTS))})")
+            if actor not in _ACTORS:
+                bad.append(f"unknown actor {actor!r} (use owner or guest)")
+            occurred_at = _instant(occurred, "occurred_at", bad)
+            if bad:
+                problems.add(path, line, "; ".join(bad))
+                continue
+            sink.add((line, ext, event, occurred_at, actor, _cell(row, get("event_id")) or None))
+
+
+def _instant(text: str, name: str, bad: list[str]) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return parse_instant(text)
+    except ValueError:
+        bad.append(f"{name} {text!r} is not an ISO 8601 date or timestamp "
+                   "(e.g. 2026-07-01 or 2026-07-01T09:30:00+02:00)")
+        return None
+
+
+# -- the import -------------------------------------------------------------------------------
+
+def import_files(
+    engine: Engine,
+    org_name: str | None,
+    credentials_path: Path,
+    events_path: Path | None = None,
+    *,
+    now: datetime,
+    progress: bool = False,
+) -> ImportSummary:
+    """Validate and import the files into organization `org_name` (created if new)."""
+    with engine.begin() as conn:
+        org, created = _organization(conn, org_name, now)
+        summary = ImportSummary(org.name, organization_created=created)
+        problems = _Problems()
+        staging.create(conn)
+        rejected: set[str] = set()  # ids of bad credential rows: their events are not "unknown"
+        with staging.sink(conn, staging.stage_credentials) as sink:
+            present = _stream_credentials(credentials_path, sink, summary, problems, progress,
+                                          rejected)
+        if events_path is not None:
+            with staging.sink(conn, staging.stage_events) as sink:
+                _stream_events(events_path, sink, summary, problems, progress)
+        staging.analyze(conn)
+        _cross_row_checks(conn, org, credentials_path, events_path, problems, rejected)
+        if problems:
+            raise ImportFailed(problems.items, problems.more)
+        _merge(conn, org, present, summary)
+        staging.drop(conn)
+    return summary
+
+
+def _organization(conn: Connection, name: str | None, now: datetime) -> tuple[Organization, bool]:
+    from metrics.catalog import list_organizations, resolve_organization
+
+    if name is None:
+        if list_organizations(conn):
+            return resolve_organization(conn, None), False
+        name = "default"
+    existing = {o.name.lower(): o for o in list_organizations(conn)}
+    if name.strip().lower() in existing:
+        return existing[name.strip().lower()], False
+    if not name.strip():
+        raise UserError("An organization needs a name.", ["--org 'Acme Academy'"])
+    org_id = conn.execute(
+        insert(organizations)
+        .values(name=name.strip(), created_at=now)
+        .returning(organizations.c.id)
+    ).scalar_one()
+    return Organization(org_id, name.strip()), True
+
+
+def _cross_row_checks(
+    conn: Connection, org: Organization, cred_path: Path, events_path: Path | None,
+    problems: _Problems, rejected: set[str],
+) -> None:
+    for line, ext, first in conn.execute(staging.conflicting_credentials()):
+        problems.add(cred_path, line,
+                     f"credential_id {ext!r} repeated with different data (first at line {first})")
+    for line, name, reason in staging.conflicting_group_codes(conn, org.id):
+        problems.add(cred_path, line, f"group {name!r}: {reason}")
+    if events_path is None:
+        return
+    for line, ext in conn.execute(staging.unknown_event_credentials(org.id)):
+        if ext in rejected:
+            problems.add(events_path, line, f"event for credential_id {ext!r}, whose "
+                         "row in the credentials file is refused above")
+            continue
+        problems.add(events_path, line, f"event for unknown credential_id {ext!r}")
+    for line, ext, first in conn.execute(staging.conflicting_events()):
+        problems.add(events_path, line,
+                     f"event_id {ext!r} repeated with different data (first at line {first})")
+
+
+def _merge(conn: Connection, org: Organization, present: set[str], summary: ImportSummary) -> None:
+    sc = staging.stage_credentials.c
+    g, r, cr, ev = groups.c, recipients.c, credentials.c, engagement_events.c
+
+    # groups: new names, then codes that changed
+    new_groups = select(literal(org.id), sc.group_name, func.max(sc.group_code)).where(
+        ~select(g.id).where(g.organization_id == org.id, g.name == sc.group_name).exists()
+    ).group_by(sc.group_name)
+    summary.groups_new = conn.execute(
+        insert(groups).from_select(["organization_id", "name", "code"], new_groups)
+    ).rowcount
+    if "group_code" in present:
+        codes = select(sc.group_name, func.max(sc.group_code).label("code")).where(
+            sc.group_code.is_not(None)).group_by(sc.group_name).subquery()
+        conn.execute(
+            update(groups).where(g.organization_id == org.id, g.name == codes.c.group_name,
+                                 g.code.is_distinct_from(codes.c.code)).values(code=codes.c.code)
+        )
+
+    # recipients: one per normalized e-mail; the name from the last row that gives one
+    latest = staging.latest_recipient_names().subquery()
+    emails = select(sc.email).distinct().subquery()
+    new_recipients = select(literal(org.id), emails.c.email, latest.c.name).select_from(
+        emails.outerjoin(latest, latest.c.email == emails.c.email)
+    ).where(~select(r.id).where(r.organization_id == org.id, r.email == emails.c.email).exists())
+    summary.recipients_new = conn.execute(
+        insert(recipients).from_select(["organization_id", "email", "name"], new_recipients)
+    ).rowcount
+    conn.execute(
+        update(recipients).where(r.organization_id == org.id, r.email == latest.c.email,
+                                 r.name.is_distinct_from(latest.c.name)).values(name=latest.c.name)
+    )
+
+    # credentials: resolved to ids, then compared with what is stored
+    resolved = staging.resolved_credentials(org.id).subquery()
+    keep_expiry, keep_kind = "expires_at" not in present, "kind" not in present
+    same_key = and_(cr.organization_id == org.id, cr.external_id == resolved.c.external_id)
+    differs = or_(
+        cr.group_id != resolved.c.group_id,
+        cr.recipient_id != resolved.c.recipient_id,
+        cr.issued_at != resolved.c.issued_at,
+        *([] if keep_expiry else [cr.expires_at.is_distinct_from(resolved.c.expires_at)]),
+        *([] if keep_kind else [cr.kind != resolved.c.kind]),
+    )
+    total = conn.execute(select(func.count()).select_from(resolved)).scalar_one()
+    changed = {"group_id": resolved.c.group_id, "recipient_id": resolved.c.recipient_id,
+               "issued_at": resolved.c.issued_at}
+    if not keep_expiry:
+        changed["expires_at"] = resolved.c.expires_at
+    if not keep_kind:
+        changed["kind"] = resolved.c.kind
+    summary.credentials_updated = conn.execute(
+        update(credentials).where(same_key, differs).values(**changed)
+    ).rowcount
+    summary.credentials_new = conn.execute(
+        insert(credentials).from_select(
+            ["organization_id", "external_id", "group_id", "recipient_id", "issued_at",
+             "expires_at", "kind"],
+            select(literal(org.id), resolved.c.external_id, resolved.c.group_id,
+                   resolved.c.recipient_id, resolved.c.issued_at, resolved.c.expires_at,
+                   resolved.c.kind).where(
+                ~select(cr.id).where(same_key).exists()),
+        )
+    ).rowcount
+    summary.credentials_unchanged = total - summary.credentials_new - summary.credentials_updated
+
+    # events: matched by event_id, else by (credential, type, time, actor)
+    events = staging.resolved_events(org.id).subquery()
+    total_events = conn.execute(select(func.count()).select_from(events)).scalar_one()
+    by_id = and_(events.c.external_id.is_not(None), ev.organization_id == org.id,
+                 ev.external_id == events.c.external_id)
+    summary.events_updated = conn.execute(
+        update(engagement_events).where(
+            by_id,
+            or_(ev.credential_id != events.c.credential_id, ev.event_type != events.c.event_type,
+                ev.occurred_at != events.c.occurred_at, ev.actor != events.c.actor),
+        ).values(credential_id=events.c.credential_id, event_type=events.c.event_type,
+                 occurred_at=events.c.occurred_at, actor=events.c.actor)
+    ).rowcount
+    known = or_(
+        and_(events.c.external_id.is_not(None),
+             select(ev.id).where(ev.organization_id == org.id,
+                                 ev.external_id == events.c.external_id).exists()),
+        and_(events.c.external_id.is_(None),
+             select(ev.id).where(ev.credential_id == events.c.credential_id,
+                                 ev.event_type == events.c.event_type,
+                                 ev.occurred_at == events.c.occurred_at,
+                                 ev.actor == events.c.actor,
+                                 ev.external_id.is_(None)).exists()),
+    )
+    summary.events_new = conn.execute(
+        insert(engagement_events).from_select(
+            ["organization_id", "credential_id", "event_type", "actor", "occurred_at",
+             "external_id"],
+            select(literal(org.id), events.c.credential_id, events.c.event_type, events.c.actor,
+                   events.c.occurred_at, events.c.external_id).where(~known),
+        )
+    ).rowcount
+    summary.events_unchanged = total_events - summary.events_new - summary.events_updated

@@ -1,0 +1,223 @@
+"""The one entry point every interface calls: `run(conn, org, query, now) -> MetricResult`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection
+
+from metrics import sql
+from metrics.catalog import Group, Organization, list_groups, resolve_group
+from metrics.definitions import (
+    ACTIVITY_KEYS,
+    ENGAGEMENT_KEYS,
+    Basis,
+    Comparison,
+    Granularity,
+    Metric,
+)
+from metrics.query import GroupValues, MetricQuery, MetricResult, Period
+from metrics.sql import AnySelect
+from metrics.timerange import TimeRange, all_time, previous_unit, rolling, today_in
+
+Values = dict[str, int]
+
+
+def run(conn: Connection, org: Organization, query: MetricQuery, now: datetime) -> MetricResult:
+    """Compute `query` for `org` as of `now` (an aware instant; nothing here reads a clock)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    catalog = list_groups(conn, org)
+    chosen = _resolve_groups(catalog, query.groups)
+    return _Runner(conn, org, query, now, catalog, chosen).result()
+
+
+def _resolve_groups(catalog: list[Group], typed: tuple[str, ...]) -> tuple[Group, ...]:
+    chosen: list[Group] = []
+    for name in typed:
+        group = resolve_group(catalog, name)
+        if group not in chosen:
+            chosen.append(group)
+    return tuple(chosen)
+
+
+class _Runner:
+    """Runs the statements one query needs and remembers their SQL."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        org: Organization,
+        query: MetricQuery,
+        now: datetime,
+        catalog: list[Group],
+        chosen: tuple[Group, ...],
+    ) -> None:
+        self.conn = conn
+        self.org = org
+        self.query = query
+        self.now = now.astimezone(UTC)
+        self.catalog = catalog
+        self.chosen = chosen
+        self.scope = sql.Scope(org.id, tuple(g.id for g in chosen), query.kind)
+        self.statements: list[str] = []
+
+    def result(self) -> MetricResult:
+        q = self.query
+        values = self.values(q.time_range)
+        previous = None
+        if q.metric is not Metric.HELP:
+            comparisons: dict[Comparison, Callable[[], TimeRange | None]] = {
+                Comparison.PREVIOUS: q.time_range.previous,
+                Comparison.YEAR: q.time_range.year_ago,
+                Comparison.NONE: lambda: None,
+            }
+            compared = comparisons[q.compare]()
+            if compared is not None:
+                previous = Period(compared, self.values(compared))
+        return MetricResult(
+            query=q,
+            org=self.org.name,
+            now=self.now,
+            groups=tuple(g.name for g in self.chosen),
+            values=values,
+            previous=previous,
+            by_group=self.by_group(),
+            series=self.series(),
+            sections=self.sections(),
+            sql=tuple(self.statements),
+        )
+
+    # -- the figures of one range -------------------------------------------------------------
+
+    def values(self, time_range: TimeRange, scope: sql.Scope | None = None) -> Values:
+        scope = scope or self.scope
+        start, end = time_range.start_at, time_range.end_at
+        metric = self.query.metric
+        engagement = metric in (Metric.ENGAGEMENT, Metric.SUMMARY, Metric.GROUPS, Metric.COMPARE)
+        event_basis = engagement and self.query.basis is Basis.EVENT
+        cohort = sql.cohort_select(
+            scope, start, end, self.now, engagement=engagement and not event_basis
+        )
+        out = self.one(cohort)
+        if event_basis:
+            out.update(self.one(sql.event_basis_select(scope, start, end)))
+        if metric is Metric.ACTIVITY:
+            out.update(self.one(sql.activity_select(scope, start, end)))
+        return out
+
+    def by_group(self) -> tuple[GroupValues, ...]:
+        metric = self.query.metric
+        if metric not in (Metric.GROUPS, Metric.COMPARE):
+            return ()
+        groups = self.chosen if metric is Metric.COMPARE else tuple(self.catalog)
+        rng = self.query.time_range
+        scope = sql.Scope(self.org.id, tuple(g.id for g in groups), self.query.kind)
+        key = sql.c.group_id
+        rows = self.keyed(
+            sql.cohort_select(scope, rng.start_at, rng.end_at, self.now, engagement=True, key=key)
+        )
+        if self.query.basis is Basis.EVENT:
+            event_key = sql.c.group_id
+            for k, vals in self.keyed(
+                sql.event_basis_select(scope, rng.start_at, rng.end_at, key=event_key)
+            ).items():
+                rows.setdefault(k, {}).update(vals)
+        out = [
+            GroupValues(g.name, g.code, self.filled(rows.get(g.id, {}), engagement=True))
+            for g in groups
+        ]
+        if metric is Metric.GROUPS:
+            out.sort(key=lambda gv: (-gv.values["issued"], gv.group.lower()))
+        return tuple(out)
+
+    def series(self) -> tuple[Period, ...]:
+        granularity = self.query.granularity
+        if granularity is None:
+            return ()
+        rng = self.query.time_range
+        first = None
+        if rng.start is None:
+            earliest: datetime | None = self.conn.execute(
+                sql.first_issue_select(self.scope)).scalar()
+            if self.query.metric is Metric.ACTIVITY:
+                first_event: datetime | None = self.conn.execute(
+                    sql.first_event_select(self.scope)).scalar()
+                if earliest is None or (first_event is not None and first_event < earliest):
+                    earliest = first_event
+            if earliest is None:
+                return ()
+            first = earliest.astimezone(rng.zone).date()
+        if rng.end is None:
+            tomorrow = today_in(self.now, rng.tz) + timedelta(days=1)
+            rng = TimeRange(rng.start, tomorrow, rng.tz)
+        buckets = rng.buckets(granularity, first)
+        if not buckets:
+            return ()
+        bounds = [b.start_at for b in buckets] + [buckets[-1].end_at]
+        lo, hi = bounds[0], bounds[-1]
+        assert lo is not None and hi is not None
+        metric = self.query.metric
+        engagement = metric in (Metric.ENGAGEMENT, Metric.SUMMARY, Metric.GROUPS, Metric.COMPARE)
+        per_bucket: dict[int, Values] = self.keyed(
+            sql.cohort_select(
+                self.scope, lo, hi, self.now,
+                engagement=engagement and self.query.basis is Basis.ISSUED,
+                key=sql.bucket_index(sql.c.issued_at, bounds),
+            )
+        )
+        event_key = sql.bucket_index(sql.e.occurred_at, bounds)
+        extra: list[AnySelect] = []
+        if engagement and self.query.basis is Basis.EVENT:
+            extra.append(sql.event_basis_select(self.scope, lo, hi, key=event_key))
+        if metric is Metric.ACTIVITY:
+            extra.append(sql.activity_select(self.scope, lo, hi, key=event_key))
+        for stmt in extra:
+            for k, vals in self.keyed(stmt).items():
+                per_bucket.setdefault(k, {}).update(vals)
+        return tuple(
+            Period(bucket, self.filled(per_bucket.get(i, {}), engagement=engagement))
+            for i, bucket in enumerate(buckets)
+        )
+
+    def sections(self) -> tuple[tuple[str, Period], ...]:
+        if self.query.metric is not Metric.SUMMARY:
+            return ()
+        tz = self.query.tz
+        today = today_in(self.now, tz)
+        ranges = {
+            "last_30_days": rolling(today, 30, Granularity.DAY, tz, "last 30 days"),
+            "last_quarter": previous_unit(today, Granularity.QUARTER, tz, "last quarter"),
+            "all_time": all_time(tz),
+        }
+        return tuple((name, Period(r, self.values(r))) for name, r in ranges.items())
+
+    # -- execution ------------------------------------------------------------------------------
+
+    def one(self, stmt: AnySelect) -> Values:
+        self.remember(stmt)
+        row = self.conn.execute(stmt).mappings().one()
+        return {k: int(v or 0) for k, v in row.items()}
+
+    def keyed(self, stmt: AnySelect) -> dict[int, Values]:
+        self.remember(stmt)
+        out: dict[int, Values] = {}
+        for row in self.conn.execute(stmt).mappings():
+            if row["k"] is None:
+                continue
+            out[int(row["k"])] = {k: int(v or 0) for k, v in row.items() if k != "k"}
+        return out
+
+    def filled(self, values: Mapping[str, int], *, engagement: bool) -> Values:
+        keys: tuple[str, ...] = ("issued", "recipients")
+        if engagement:
+            keys += ENGAGEMENT_KEYS
+        if self.query.metric is Metric.ACTIVITY:
+            keys += ACTIVITY_KEYS
+        return {k: int(values.get(k, 0)) for k in keys}
+
+    def remember(self, stmt: AnySelect) -> None:
+        compiled = stmt.compile(dialect=self.conn.dialect)
+        params = ", ".join(f"{k}={v!r}" for k, v in compiled.params.items())
+        self.statements.append(f"{compiled}\n-- parameters: {params}" if params else str(compiled))

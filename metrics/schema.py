@@ -1,0 +1,152 @@
+"""The database schema (SQLAlchemy Core), identical on SQLite and PostgreSQL.
+
+Indexes follow the queries in metrics/sql.py:
+- credentials (organization_id, issued_at): every cohort and issuance count is a range scan of
+  one organization's credentials by issue date; (organization_id, group_id, issued_at) serves
+  group filters, breakdowns and comparisons.
+- credentials (organization_id, recipient_id): distinct recipients.
+- engagement_events (credential_id, event_type, actor): the cohort funnel probes each cohort
+  credential's events by type.
+- engagement_events (organization_id, occurred_at): activity by event date.
+- unique keys double as the import's match keys: credentials by (organization_id, external_id),
+  events by (organization_id, external_id) or, without one, by (credential_id, event_type,
+  occurred_at, actor).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+from metrics.definitions import Actor, CredentialKind, EventType
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+# SQLite only aliases rowid for INTEGER PRIMARY KEY, so big ids use INTEGER there.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware instant, stored in UTC; naive datetimes are refused, not guessed."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValueError(f"timestamps must be timezone-aware datetimes, got {value!r}")
+        utc: datetime = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _enum_check(column: str, values: type[Any]) -> CheckConstraint:
+    allowed = ", ".join(f"'{v.value}'" for v in values)
+    return CheckConstraint(f"{column} IN ({allowed})", name=f"{column}_known")
+
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("industry", String(100), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("organization_id", Id, ForeignKey("organizations.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("code", String(50), nullable=True),
+    UniqueConstraint("organization_id", "name"),
+    UniqueConstraint("organization_id", "code"),
+)
+
+recipients = Table(
+    "recipients",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("organization_id", Id, ForeignKey("organizations.id"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("name", String(200), nullable=True),
+    UniqueConstraint("organization_id", "email"),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("organization_id", Id, ForeignKey("organizations.id"), nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("group_id", Id, ForeignKey("groups.id"), nullable=False),
+    Column("recipient_id", Id, ForeignKey("recipients.id"), nullable=False),
+    Column("issued_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("kind", String(20), nullable=False, server_default=text("'certificate'")),
+    UniqueConstraint("organization_id", "external_id"),
+    _enum_check("kind", CredentialKind),
+    Index(None, "organization_id", "issued_at"),
+    Index(None, "organization_id", "group_id", "issued_at"),
+    Index(None, "organization_id", "recipient_id"),
+)
+
+engagement_events = Table(
+    "engagement_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("organization_id", Id, ForeignKey("organizations.id"), nullable=False),
+    Column("credential_id", Id, ForeignKey("credentials.id"), nullable=False),
+    Column("event_type", String(40), nullable=False),
+    Column("actor", String(10), nullable=False, server_default=text("'owner'")),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("external_id", String(200), nullable=True),
+    UniqueConstraint("organization_id", "external_id"),
+    _enum_check("event_type", EventType),
+    _enum_check("actor", Actor),
+    Index(None, "credential_id", "event_type", "actor"),
+    Index(None, "organization_id", "occurred_at"),
+    Index(
+        "uq_engagement_events_natural",
+        "credential_id", "event_type", "occurred_at", "actor",
+        unique=True,
+        sqlite_where=text("external_id IS NULL"),
+        postgresql_where=text("external_id IS NULL"),
+    ),
+)

@@ -1,0 +1,165 @@
+"""SQL builders: each returns a `Select` for one kind of figure and runs nothing.
+
+Values are always bound parameters. Buckets (series) are computed in Python from local calendar
+boundaries and turned into a CASE over UTC instants, so day/week/month series are exact in any
+timezone and identical on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeAlias
+
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, select
+
+from metrics.definitions import ENGAGEMENT_STEPS, Actor, CredentialKind, EngagementStep, EventType
+from metrics.schema import credentials, engagement_events
+
+c = credentials.c
+e = engagement_events.c
+
+AnySelect: TypeAlias = Select[*tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which credentials a figure counts: one organization, optionally some groups and a kind."""
+
+    org_id: int
+    group_ids: tuple[int, ...] = ()
+    kind: CredentialKind | None = None
+
+
+def _credential_filters(
+    scope: Scope, start: datetime | None, end: datetime | None
+) -> list[ColumnElement[bool]]:
+    filters: list[ColumnElement[bool]] = [c.organization_id == scope.org_id]
+    if start is not None:
+        filters.append(c.issued_at >= start)
+    if end is not None:
+        filters.append(c.issued_at < end)
+    if scope.group_ids:
+        filters.append(c.group_id.in_(scope.group_ids))
+    if scope.kind is not None:
+        filters.append(c.kind == scope.kind.value)
+    return filters
+
+
+def bucket_index(
+    column: ColumnElement[datetime], boundaries: Sequence[datetime | None]
+) -> ColumnElement[int]:
+    """0 for [b0, b1), 1 for [b1, b2)... (rows outside [b0, bn) must be filtered out first)."""
+    whens = [(column < bound, index) for index, bound in enumerate(boundaries[1:])]
+    return case(*whens, else_=None)
+
+
+def _step_condition(step: EngagementStep, now: datetime) -> ColumnElement[bool]:
+    conditions = [
+        e.credential_id == c.id,
+        e.event_type.in_([t.value for t in step.event_types]),
+        e.occurred_at <= now,
+    ]
+    if step.owner_only:
+        conditions.append(e.actor == Actor.OWNER.value)
+    return exists().where(*conditions)
+
+
+def cohort_select(
+    scope: Scope,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime,
+    *,
+    engagement: bool,
+    key: ColumnElement[int] | None = None,
+) -> AnySelect:
+    """issued, recipients and (optionally) the engagement funnel of credentials issued in
+    [start, end); engagement counts each cohort credential once per step, events up to `now`."""
+    columns: list[ColumnElement[int]] = [
+        func.count(c.id).label("issued"),
+        func.count(c.recipient_id.distinct()).label("recipients"),
+    ]
+    if engagement:
+        columns += [
+            func.coalesce(func.sum(case((_step_condition(step, now), 1), else_=0)), 0).label(
+                step.key
+            )
+            for step in ENGAGEMENT_STEPS
+        ]
+    return _keyed(select(*columns).where(*_credential_filters(scope, start, end)), key)
+
+
+def activity_select(
+    scope: Scope,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    key: ColumnElement[int] | None = None,
+) -> AnySelect:
+    """Events whose occurred_at is in [start, end), per type, and the credentials they touched."""
+    columns: list[ColumnElement[int]] = [
+        func.coalesce(func.sum(case((e.event_type == t.value, 1), else_=0)), 0).label(t.value)
+        for t in EventType
+    ]
+    columns += [
+        func.count(e.id).label("events"),
+        func.count(e.credential_id.distinct()).label("credentials"),
+    ]
+    stmt = select(*columns).where(*_event_filters(scope, start, end))
+    if scope.group_ids or scope.kind is not None:
+        stmt = stmt.join(credentials, c.id == e.credential_id).where(
+            *_credential_filters(scope, None, None)
+        )
+    return _keyed(stmt, key)
+
+
+def event_basis_select(
+    scope: Scope,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    key: ColumnElement[int] | None = None,
+) -> AnySelect:
+    """Engagement by event date: distinct credentials with a step's event in [start, end)."""
+    columns: list[ColumnElement[int]] = []
+    for step in ENGAGEMENT_STEPS:
+        matches: ColumnElement[bool] = e.event_type.in_([t.value for t in step.event_types])
+        if step.owner_only:
+            matches = and_(matches, e.actor == Actor.OWNER.value)
+        columns.append(
+            func.count(case((matches, e.credential_id), else_=None).distinct()).label(step.key)
+        )
+    stmt = select(*columns).where(*_event_filters(scope, start, end))
+    if scope.group_ids or scope.kind is not None:
+        stmt = stmt.join(credentials, c.id == e.credential_id).where(
+            *_credential_filters(scope, None, None)
+        )
+    return _keyed(stmt, key)
+
+
+def first_issue_select(scope: Scope) -> AnySelect:
+    return select(func.min(c.issued_at)).where(*_credential_filters(scope, None, None))
+
+
+def first_event_select(scope: Scope) -> AnySelect:
+    return select(func.min(e.occurred_at)).where(e.organization_id == scope.org_id)
+
+
+def _event_filters(
+    scope: Scope, start: datetime | None, end: datetime | None
+) -> list[ColumnElement[bool]]:
+    filters: list[ColumnElement[bool]] = [e.organization_id == scope.org_id]
+    if start is not None:
+        filters.append(e.occurred_at >= start)
+    if end is not None:
+        filters.append(e.occurred_at < end)
+    return filters
+
+
+def _keyed(stmt: AnySelect, key: ColumnElement[int] | None) -> AnySelect:
+    if key is None:
+        return stmt
+    labelled = key.label("k")
+    return stmt.add_columns(labelled).group_by(labelled)

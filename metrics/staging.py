@@ -1,0 +1,253 @@
+"""Temporary staging tables for the import, the bulk path into them, and the checks run on them.
+
+PostgreSQL gets rows through COPY; SQLite through batched inserts. The tables are temporary and
+created inside the import's transaction, so a refused import leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    insert,
+    select,
+    text,
+)
+
+from metrics.schema import UTCDateTime, credentials, groups, recipients
+from metrics.sql import AnySelect
+
+stage_metadata = MetaData()
+
+stage_credentials = Table(
+    "stage_credentials",
+    stage_metadata,
+    Column("line", Integer, nullable=False),
+    Column("external_id", String, nullable=False),
+    Column("group_name", String, nullable=False),
+    Column("group_code", String),
+    Column("email", String, nullable=False),
+    Column("name", String),
+    Column("issued_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime()),
+    Column("kind", String, nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
+stage_events = Table(
+    "stage_events",
+    stage_metadata,
+    Column("line", Integer, nullable=False),
+    Column("credential_external_id", String, nullable=False),
+    Column("event_type", String, nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("actor", String, nullable=False),
+    Column("external_id", String),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
+# Created with the tables: the checks and the merge join on these columns.
+_INDEXES = (
+    Index("stage_credentials_external_id", stage_credentials.c.external_id),
+    Index("stage_credentials_email", stage_credentials.c.email),
+    Index("stage_events_credential", stage_events.c.credential_external_id),
+    Index("stage_events_external_id", stage_events.c.external_id),
+)
+BATCH = 5000
+
+
+def create(conn: Connection) -> None:
+    for table in (stage_credentials, stage_events):
+        table.drop(conn, checkfirst=True)
+        table.create(conn)
+
+
+def drop(conn: Connection) -> None:
+    """Drop the staging tables before a successful commit (PostgreSQL drops them at commit
+    anyway; a rollback undoes their creation on both backends)."""
+    for table in (stage_credentials, stage_events):
+        table.drop(conn, checkfirst=True)
+
+
+def analyze(conn: Connection) -> None:
+    """Give the planner statistics on the loaded rows (temp tables get no autovacuum)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("ANALYZE stage_credentials"))
+        conn.execute(text("ANALYZE stage_events"))
+
+
+class Sink:
+    """Collects staging rows (tuples in table column order) and writes them in bulk."""
+
+    def __init__(self, conn: Connection, table: Table) -> None:
+        self.conn = conn
+        self.table = table
+        self.columns = [c.name for c in table.columns]
+        self.rows: list[tuple[Any, ...]] = []
+        self.count = 0
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.write(self.rows)
+            self.count += len(self.rows)
+            self.rows = []
+
+    def write(self, rows: list[tuple[Any, ...]]) -> None:
+        batch = [dict(zip(self.columns, row, strict=True)) for row in rows]
+        self.conn.execute(insert(self.table), batch)
+
+
+class CopySink(Sink):
+    """PostgreSQL: the same rows through one COPY ... FROM STDIN."""
+
+    def __init__(self, conn: Connection, table: Table, copy: Any) -> None:
+        super().__init__(conn, table)
+        self.copy = copy
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        self.copy.write_row(row)
+        self.count += 1
+
+    def flush(self) -> None:
+        pass
+
+
+@contextmanager
+def sink(conn: Connection, table: Table) -> Iterator[Sink]:
+    if conn.dialect.name != "postgresql":
+        out = Sink(conn, table)
+        yield out
+        out.flush()
+        return
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    columns = ", ".join(c.name for c in table.columns)
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
+        yield CopySink(conn, table, copy)
+
+
+# -- checks between rows ----------------------------------------------------------------------
+
+def _repeated_with_other_data(
+    table: Table, key: str, data: list[str], where: Any = None
+) -> AnySelect:
+    """Rows whose `key` appears elsewhere with different data, after the first such row."""
+    k = table.c[key]
+    variants = select(*(table.c[n] for n in [key, *data])).distinct()
+    if where is not None:
+        variants = variants.where(where)
+    v = variants.subquery()
+    conflicted = select(v.c[key]).group_by(v.c[key]).having(func.count() > 1)
+    first = select(k.label("k"), func.min(table.c.line).label("first")).group_by(k).subquery()
+    return (
+        select(table.c.line, k, first.c.first)
+        .join(first, first.c.k == k)
+        .where(k.in_(conflicted), table.c.line != first.c.first)
+        .order_by(table.c.line)
+    )
+
+
+def conflicting_credentials() -> AnySelect:
+    return _repeated_with_other_data(
+        stage_credentials, "external_id",
+        ["group_name", "group_code", "email", "name", "issued_at", "expires_at", "kind"],
+    )
+
+
+def conflicting_events() -> AnySelect:
+    return _repeated_with_other_data(
+        stage_events, "external_id",
+        ["credential_external_id", "event_type", "occurred_at", "actor"],
+        stage_events.c.external_id.is_not(None),
+    )
+
+
+def unknown_event_credentials(org_id: int) -> AnySelect:
+    se, sc, cr = stage_events.c, stage_credentials.c, credentials.c
+    in_file = select(sc.line).where(sc.external_id == se.credential_external_id).exists()
+    stored = select(cr.id).where(
+        cr.organization_id == org_id, cr.external_id == se.credential_external_id
+    ).exists()
+    return select(se.line, se.credential_external_id).where(~in_file, ~stored).order_by(se.line)
+
+
+def conflicting_group_codes(conn: Connection, org_id: int) -> list[tuple[int, str, str]]:
+    """A group given two codes, a code given to two groups, or a code another stored group has."""
+    sc, g = stage_credentials.c, groups.c
+    pairs = conn.execute(
+        select(sc.group_name, sc.group_code, func.min(sc.line))
+        .where(sc.group_code.is_not(None))
+        .group_by(sc.group_name, sc.group_code)
+        .order_by(func.min(sc.line))
+    ).all()
+    problems: list[tuple[int, str, str]] = []
+    codes_of: dict[str, list[str]] = {}
+    names_of: dict[str, list[str]] = {}
+    for name, code, _line in pairs:
+        codes_of.setdefault(name, []).append(code)
+        names_of.setdefault(code.lower(), []).append(name)
+    for name, code, line in pairs:
+        if len(codes_of[name]) > 1:
+            problems.append((line, name, f"given several codes ({', '.join(codes_of[name])})"))
+        elif len(names_of[code.lower()]) > 1:
+            others = ", ".join(n for n in names_of[code.lower()] if n != name)
+            problems.append((line, name, f"code {code!r} is also given to {others}"))
+    taken = conn.execute(
+        select(sc.group_name, sc.group_code, func.min(sc.line), g.name)
+        .join(groups, (g.organization_id == org_id) & (g.name != sc.group_name)
+              & (func.lower(g.code) == func.lower(sc.group_code)))
+        .group_by(sc.group_name, sc.group_code, g.name)
+    ).all()
+    for name, code, line, owner in taken:
+        problems.append((line, name, f"code {code!r} already belongs to group {owner!r}"))
+    return sorted(problems)
+
+
+# -- staged rows resolved to stored ids ------------------------------------------------------
+
+def latest_recipient_names() -> AnySelect:
+    sc = stage_credentials.c
+    ranked = select(
+        sc.email, sc.name,
+        func.row_number().over(partition_by=sc.email, order_by=sc.line.desc()).label("rank"),
+    ).where(sc.name.is_not(None)).subquery()
+    return select(ranked.c.email, ranked.c.name).where(ranked.c.rank == 1)
+
+
+def resolved_credentials(org_id: int) -> AnySelect:
+    sc, g, r = stage_credentials.c, groups.c, recipients.c
+    return (
+        select(sc.external_id, g.id.label("group_id"), r.id.label("recipient_id"), sc.issued_at,
+               sc.expires_at, sc.kind)
+        .distinct()
+        .join(groups, (g.organization_id == org_id) & (g.name == sc.group_name))
+        .join(recipients, (r.organization_id == org_id) & (r.email == sc.email))
+    )
+
+
+def resolved_events(org_id: int) -> AnySelect:
+    se, cr = stage_events.c, credentials.c
+    return (
+        select(cr.id.label("credential_id"), se.event_type, se.occurred_at, se.actor,
+               se.external_id)
+        .distinct()
+        .join(credentials, (cr.organization_id == org_id)
+              & (cr.external_id == se.credential_external_id))
+    )
