@@ -155,7 +155,7 @@ FIGURES: tuple[Figure, ...] = (
            "distinct recipients (normalized e-mail) among the credentials issued in [start, end)",
            "none (a count)", "issue date"),
     *(
-        Figure(step.key, step.label.capitalize(), step.definition,
+        Figure(step.key, step.label[:1].upper() + step.label[1:], step.definition,
                "shown as % of issued and as % of opened (same cohort)", _COHORT)
         for step in ENGAGEMENT_STEPS
     ),

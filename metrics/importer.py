@@ -265,7 +265,8 @@ def import_files(
     progress: bool = False,
 ) -> ImportSummary:
     """Validate and import the files into organization `org_name` (created if new)."""
-    with engine.begin() as conn:
+    # rowcounts of INSERT ... SELECT are only kept when asked for
+    with engine.connect().execution_options(preserve_rowcount=True) as conn, conn.begin():
         org, created = _organization(conn, org_name, now)
         summary = ImportSummary(org.name, organization_created=created)
         problems = _Problems()

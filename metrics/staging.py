@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     func,
     insert,
+    or_,
     select,
     text,
 )
@@ -145,21 +146,17 @@ def sink(conn: Connection, table: Table) -> Iterator[Sink]:
 
 # -- checks between rows ----------------------------------------------------------------------
 
-def _repeated_with_other_data(
-    table: Table, key: str, data: list[str], where: Any = None
-) -> AnySelect:
-    """Rows whose `key` appears elsewhere with different data, after the first such row."""
+def _repeated_with_other_data(table: Table, key: str, data: list[str]) -> AnySelect:
+    """Rows whose `key` appeared on an earlier line with different data, with that line."""
     k = table.c[key]
-    variants = select(*(table.c[n] for n in [key, *data])).distinct()
-    if where is not None:
-        variants = variants.where(where)
-    v = variants.subquery()
-    conflicted = select(v.c[key]).group_by(v.c[key]).having(func.count() > 1)
-    first = select(k.label("k"), func.min(table.c.line).label("first")).group_by(k).subquery()
+    first_line = select(k.label("k"), func.min(table.c.line).label("line")).where(
+        k.is_not(None)).group_by(k).subquery()
+    first = table.alias("first_row")
     return (
-        select(table.c.line, k, first.c.first)
-        .join(first, first.c.k == k)
-        .where(k.in_(conflicted), table.c.line != first.c.first)
+        select(table.c.line, k, first.c.line)
+        .join(first_line, first_line.c.k == k)
+        .join(first, (first.c[key] == k) & (first.c.line == first_line.c.line))
+        .where(or_(*(table.c[n].is_distinct_from(first.c[n]) for n in data)))
         .order_by(table.c.line)
     )
 
@@ -175,7 +172,6 @@ def conflicting_events() -> AnySelect:
     return _repeated_with_other_data(
         stage_events, "external_id",
         ["credential_external_id", "event_type", "occurred_at", "actor"],
-        stage_events.c.external_id.is_not(None),
     )
 
 
