@@ -88,7 +88,9 @@ def default_tz(tz: str | None) -> str:
     return tz
 
 
-def open_database(db: str | None, now: datetime, *, create: bool = True) -> Engine:
+def open_database(
+    db: str | None, now: datetime, *, create: bool = True, seed: bool = True
+) -> Engine:
     """The engine for --db; the embedded database is created, migrated and seeded on first use."""
     from metrics.db import database_target, ensure_schema, make_engine
 
@@ -96,7 +98,7 @@ def open_database(db: str | None, now: datetime, *, create: bool = True) -> Engi
     engine = make_engine(target.url)
     if create:
         ensure_schema(engine, target)
-    if target.embedded and create and not _has_organizations(engine):
+    if target.embedded and create and seed and not _has_organizations(engine):
         from metrics.demo import load_demo
 
         click.echo(f"Creating the demo database at {target.display} ...", err=True)
@@ -257,7 +259,7 @@ def demo(db: str | None, if_missing: bool, now: str | None) -> None:
     from metrics.demo import DEMO_ORG, load_demo
 
     clock = parse_now(now, "UTC")
-    engine = open_database(db, clock)
+    engine = open_database(db, clock, seed=False)
     with engine.connect() as conn:
         exists = any(o.name == DEMO_ORG for o in list_organizations(conn))
     if exists and if_missing:

@@ -71,7 +71,7 @@ MONTHS = {
 _MONTH = r"(?:" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?"
 _UNIT = r"(day|week|month|quarter|year)s?"
 _ISO = r"\d{4}-\d{1,2}-\d{1,2}"
-_DAY = r"\d{1,2}(?:st|nd|rd|th)?"
+_DAY = r"\b\d{1,2}(?:st|nd|rd|th)?\b"
 _YEAR = r"(?:,?\s+\d{4})?"
 _DATE = rf"(?:{_ISO}|{_MONTH}\s+{_DAY}{_YEAR}|{_DAY}\s+{_MONTH}{_YEAR})"
 UNITS = {u.value: u for u in Granularity}

@@ -91,7 +91,9 @@ def pg_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Never touch the user's embedded database or environment settings."""
     monkeypatch.setenv("CREDSTATS_HOME", str(tmp_path_factory.mktemp("credstats-home")))
     monkeypatch.delenv("CREDSTATS_DATABASE_URL", raising=False)

@@ -14,7 +14,9 @@ from tests import seed_example
 from tests.conftest import Database
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
-CRED_HEADER = "credential_id,group,recipient_email,issued_at,recipient_name,group_code,expires_at,kind"
+CRED_HEADER = (
+    "credential_id,group,recipient_email,issued_at,recipient_name,group_code,expires_at,kind"
+)
 
 
 def write(path: Path, *lines: str) -> Path:
