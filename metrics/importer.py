@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, Engine, and_, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, Engine, func, insert, literal, or_, select, text, update
 
 from metrics import staging
 from metrics.catalog import Organization
@@ -166,10 +167,18 @@ def _header(
     return {n: i for i, n in enumerate(names) if n in required or n in optional}
 
 
-def _cell(row: list[str], index: int | None) -> str:
-    if index is None or index >= len(row):
-        return ""
-    return row[index].strip()
+def _picker(cols: dict[str, int], names: Sequence[str]) -> Callable[[list[str]], list[str]]:
+    """A fast row → [stripped cell per name] function; absent columns and short rows give ''."""
+    width = max(cols.values()) + 1
+    get = operator.itemgetter(*(cols.get(n, -1) for n in names))
+
+    def pick(row: list[str]) -> list[str]:
+        if len(row) < width:
+            row = row + [""] * (width - len(row))
+        row.append("")  # what index -1, an absent column, reads
+        return [cell.strip() for cell in get(row)]
+
+    return pick
 
 
 _KINDS = {k.value for k in CredentialKind}
@@ -186,15 +195,14 @@ def _stream_credentials(
         cols = _header(rows, path, CREDENTIAL_REQUIRED, CREDENTIAL_OPTIONAL, summary, problems)
         if cols is None:
             return set()
-        get = cols.get
+        pick = _picker(cols, (*CREDENTIAL_REQUIRED, *CREDENTIAL_OPTIONAL))
         for row in rows:
             line = line_of()
-            if not any(cell.strip() for cell in row):
+            ext, group, email, issued, name, code, expires, kind = pick(row)
+            if not (ext or group or email or issued or name or code or expires or kind):
                 continue
-            ext, group = _cell(row, get("credential_id")), _cell(row, get("group"))
-            email = normalize_email(_cell(row, get("recipient_email")))
-            issued, expires = _cell(row, get("issued_at")), _cell(row, get("expires_at"))
-            kind = _cell(row, get("kind")).lower() or CredentialKind.CERTIFICATE.value
+            email = email.lower()
+            kind = kind.lower() or CredentialKind.CERTIFICATE.value
             bad = [f"missing {name}" for name, value in
                    (("credential_id", ext), ("group", group), ("recipient_email", email),
                     ("issued_at", issued)) if not value]
@@ -208,8 +216,8 @@ def _stream_credentials(
                 problems.add(path, line, "; ".join(bad))
                 rejected.add(ext)
                 continue
-            sink.add((line, ext, group, _cell(row, get("group_code")) or None, email,
-                      _cell(row, get("recipient_name")) or None, issued_at, expires_at, kind))
+            sink.add((line, ext, group, code or None, email, name or None, issued_at, expires_at,
+                      kind))
         return {c for c in ("expires_at", "kind", "recipient_name", "group_code") if c in cols}
 
 
@@ -220,14 +228,13 @@ def _stream_events(
         cols = _header(rows, path, EVENT_REQUIRED, EVENT_OPTIONAL, summary, problems)
         if cols is None:
             return
-        get = cols.get
+        pick = _picker(cols, (*EVENT_REQUIRED, *EVENT_OPTIONAL))
         for row in rows:
             line = line_of()
-            if not any(cell.strip() for cell in row):
+            ext, event, occurred, actor, event_id = pick(row)
+            if not (ext or event or occurred or actor or event_id):
                 continue
-            ext, event = _cell(row, get("credential_id")), _cell(row, get("event")).lower()
-            occurred = _cell(row, get("occurred_at"))
-            actor = _cell(row, get("actor")).lower() or Actor.OWNER.value
+            event, actor = event.lower(), actor.lower() or Actor.OWNER.value
             bad = [f"missing {name}" for name, value in
                    (("credential_id", ext), ("event", event), ("occurred_at", occurred))
                    if not value]
@@ -239,7 +246,7 @@ def _stream_events(
             if bad:
                 problems.add(path, line, "; ".join(bad))
                 continue
-            sink.add((line, ext, event, occurred_at, actor, _cell(row, get("event_id")) or None))
+            sink.add((line, ext, event, occurred_at, actor, event_id or None))
 
 
 def _instant(text: str, name: str, bad: list[str]) -> datetime | None:
@@ -267,6 +274,9 @@ def import_files(
     """Validate and import the files into organization `org_name` (created if new)."""
     # rowcounts of INSERT ... SELECT are only kept when asked for
     with engine.connect().execution_options(preserve_rowcount=True) as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            # the merge sorts and hashes whole files: keep that in memory, for this import only
+            conn.execute(text("SET LOCAL work_mem = '128MB'"))
         org, created = _organization(conn, org_name, now)
         summary = ImportSummary(org.name, organization_created=created)
         problems = _Problems()
@@ -362,69 +372,46 @@ def _merge(conn: Connection, org: Organization, present: set[str], summary: Impo
                                  r.name.is_distinct_from(latest.c.name)).values(name=latest.c.name)
     )
 
-    # credentials: resolved to ids, then compared with what is stored
-    resolved = staging.resolved_credentials(org.id).subquery()
+    # credentials: resolved to ids and matched with what is stored, then updated or inserted;
+    # fresh statistics first, or the planner takes the just-filled tables for empty ones
+    staging.analyze(conn, groups, recipients)
+    total = staging.resolve_credentials(conn, org.id)
+    rc = staging.resolved_credentials.c
     keep_expiry, keep_kind = "expires_at" not in present, "kind" not in present
-    same_key = and_(cr.organization_id == org.id, cr.external_id == resolved.c.external_id)
-    differs = or_(
-        cr.group_id != resolved.c.group_id,
-        cr.recipient_id != resolved.c.recipient_id,
-        cr.issued_at != resolved.c.issued_at,
-        *([] if keep_expiry else [cr.expires_at.is_distinct_from(resolved.c.expires_at)]),
-        *([] if keep_kind else [cr.kind != resolved.c.kind]),
-    )
-    total = conn.execute(select(func.count()).select_from(resolved)).scalar_one()
-    changed = {"group_id": resolved.c.group_id, "recipient_id": resolved.c.recipient_id,
-               "issued_at": resolved.c.issued_at}
+    changed = {"group_id": rc.group_id, "recipient_id": rc.recipient_id,
+               "issued_at": rc.issued_at}
     if not keep_expiry:
-        changed["expires_at"] = resolved.c.expires_at
+        changed["expires_at"] = rc.expires_at
     if not keep_kind:
-        changed["kind"] = resolved.c.kind
+        changed["kind"] = rc.kind
+    differs = or_(*(cr[name].is_distinct_from(value) for name, value in changed.items()))
     summary.credentials_updated = conn.execute(
-        update(credentials).where(same_key, differs).values(**changed)
+        update(credentials).where(cr.id == rc.existing_id, differs).values(**changed)
     ).rowcount
+    columns = ["external_id", "group_id", "recipient_id", "issued_at", "expires_at", "kind"]
     summary.credentials_new = conn.execute(
         insert(credentials).from_select(
-            ["organization_id", "external_id", "group_id", "recipient_id", "issued_at",
-             "expires_at", "kind"],
-            select(literal(org.id), resolved.c.external_id, resolved.c.group_id,
-                   resolved.c.recipient_id, resolved.c.issued_at, resolved.c.expires_at,
-                   resolved.c.kind).where(
-                ~select(cr.id).where(same_key).exists()),
+            ["organization_id", *columns],
+            select(literal(org.id), *(rc[n] for n in columns)).where(rc.existing_id.is_(None)),
         )
     ).rowcount
     summary.credentials_unchanged = total - summary.credentials_new - summary.credentials_updated
 
     # events: matched by event_id, else by (credential, type, time, actor)
-    events = staging.resolved_events(org.id).subquery()
-    total_events = conn.execute(select(func.count()).select_from(events)).scalar_one()
-    by_id = and_(events.c.external_id.is_not(None), ev.organization_id == org.id,
-                 ev.external_id == events.c.external_id)
+    staging.analyze(conn, credentials)
+    total_events = staging.resolve_events(conn, org.id)
+    re_ = staging.resolved_events.c
+    fields = ["credential_id", "event_type", "occurred_at", "actor"]
     summary.events_updated = conn.execute(
-        update(engagement_events).where(
-            by_id,
-            or_(ev.credential_id != events.c.credential_id, ev.event_type != events.c.event_type,
-                ev.occurred_at != events.c.occurred_at, ev.actor != events.c.actor),
-        ).values(credential_id=events.c.credential_id, event_type=events.c.event_type,
-                 occurred_at=events.c.occurred_at, actor=events.c.actor)
+        update(engagement_events)
+        .where(ev.id == re_.existing_id, or_(*(ev[n] != re_[n] for n in fields)))
+        .values({n: re_[n] for n in fields})
     ).rowcount
-    known = or_(
-        and_(events.c.external_id.is_not(None),
-             select(ev.id).where(ev.organization_id == org.id,
-                                 ev.external_id == events.c.external_id).exists()),
-        and_(events.c.external_id.is_(None),
-             select(ev.id).where(ev.credential_id == events.c.credential_id,
-                                 ev.event_type == events.c.event_type,
-                                 ev.occurred_at == events.c.occurred_at,
-                                 ev.actor == events.c.actor,
-                                 ev.external_id.is_(None)).exists()),
-    )
     summary.events_new = conn.execute(
         insert(engagement_events).from_select(
-            ["organization_id", "credential_id", "event_type", "actor", "occurred_at",
-             "external_id"],
-            select(literal(org.id), events.c.credential_id, events.c.event_type, events.c.actor,
-                   events.c.occurred_at, events.c.external_id).where(~known),
+            ["organization_id", *fields, "external_id"],
+            select(literal(org.id), *(re_[n] for n in fields), re_.external_id)
+            .where(re_.existing_id.is_(None)),
         )
     ).rowcount
     summary.events_unchanged = total_events - summary.events_new - summary.events_updated

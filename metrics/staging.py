@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Connection,
     Index,
@@ -25,7 +26,7 @@ from sqlalchemy import (
     text,
 )
 
-from metrics.schema import UTCDateTime, credentials, groups, recipients
+from metrics.schema import UTCDateTime, credentials, engagement_events, groups, recipients
 from metrics.sql import AnySelect
 
 stage_metadata = MetaData()
@@ -59,6 +60,35 @@ stage_events = Table(
     postgresql_on_commit="DROP",
 )
 
+# Staged rows resolved to stored ids, with the id of the stored row they match (if any): the
+# merge then is a plain UPDATE ... FROM and INSERT ... SELECT over indexed, analyzed rows.
+resolved_credentials = Table(
+    "stage_resolved_credentials",
+    stage_metadata,
+    Column("external_id", String, nullable=False),
+    Column("group_id", BigInteger, nullable=False),
+    Column("recipient_id", BigInteger, nullable=False),
+    Column("issued_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime()),
+    Column("kind", String, nullable=False),
+    Column("existing_id", BigInteger, index=True),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
+resolved_events = Table(
+    "stage_resolved_events",
+    stage_metadata,
+    Column("credential_id", BigInteger, nullable=False),
+    Column("event_type", String, nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("actor", String, nullable=False),
+    Column("external_id", String),
+    Column("existing_id", BigInteger, index=True),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
 # Created with the tables: the checks and the merge join on these columns.
 _INDEXES = (
     Index("stage_credentials_external_id", stage_credentials.c.external_id),
@@ -69,8 +99,11 @@ _INDEXES = (
 BATCH = 5000
 
 
+STAGING_TABLES = (stage_credentials, stage_events, resolved_credentials, resolved_events)
+
+
 def create(conn: Connection) -> None:
-    for table in (stage_credentials, stage_events):
+    for table in STAGING_TABLES:
         table.drop(conn, checkfirst=True)
         table.create(conn)
 
@@ -78,15 +111,14 @@ def create(conn: Connection) -> None:
 def drop(conn: Connection) -> None:
     """Drop the staging tables before a successful commit (PostgreSQL drops them at commit
     anyway; a rollback undoes their creation on both backends)."""
-    for table in (stage_credentials, stage_events):
+    for table in STAGING_TABLES:
         table.drop(conn, checkfirst=True)
 
 
-def analyze(conn: Connection) -> None:
-    """Give the planner statistics on the loaded rows (temp tables get no autovacuum)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("ANALYZE stage_credentials"))
-        conn.execute(text("ANALYZE stage_events"))
+def analyze(conn: Connection, *tables: Table) -> None:
+    """Give the planner statistics on loaded rows (temp tables get no autovacuum)."""
+    for table in tables or (stage_credentials, stage_events):
+        conn.execute(text(f"ANALYZE {table.name}"))
 
 
 class Sink:
@@ -227,23 +259,55 @@ def latest_recipient_names() -> AnySelect:
     return select(ranked.c.email, ranked.c.name).where(ranked.c.rank == 1)
 
 
-def resolved_credentials(org_id: int) -> AnySelect:
+def resolve_credentials(conn: Connection, org_id: int) -> int:
+    """Fill stage_resolved_credentials: one row per distinct staged credential, with ids."""
     sc, g, r = stage_credentials.c, groups.c, recipients.c
-    return (
+    distinct = (
         select(sc.external_id, g.id.label("group_id"), r.id.label("recipient_id"), sc.issued_at,
                sc.expires_at, sc.kind)
         .distinct()
         .join(groups, (g.organization_id == org_id) & (g.name == sc.group_name))
         .join(recipients, (r.organization_id == org_id) & (r.email == sc.email))
+        .subquery()
     )
+    cr = credentials.c
+    rows = select(*distinct.c, cr.id).select_from(
+        distinct.outerjoin(credentials, (cr.organization_id == org_id)
+                           & (cr.external_id == distinct.c.external_id))
+    )
+    count = conn.execute(
+        insert(resolved_credentials).from_select([c.name for c in resolved_credentials.c], rows)
+    ).rowcount
+    analyze(conn, resolved_credentials)
+    return count
 
 
-def resolved_events(org_id: int) -> AnySelect:
+def resolve_events(conn: Connection, org_id: int) -> int:
+    """Fill stage_resolved_events: one row per distinct staged event, with the stored event it
+    matches by event_id, or without one by (credential, type, time, actor)."""
     se, cr = stage_events.c, credentials.c
-    return (
+    distinct = (
         select(cr.id.label("credential_id"), se.event_type, se.occurred_at, se.actor,
                se.external_id)
         .distinct()
         .join(credentials, (cr.organization_id == org_id)
               & (cr.external_id == se.credential_external_id))
+        .subquery()
     )
+    by_id = engagement_events.alias("by_id")
+    by_key = engagement_events.alias("by_key")
+    rows = select(*distinct.c, func.coalesce(by_id.c.id, by_key.c.id)).select_from(
+        distinct.outerjoin(by_id, (by_id.c.organization_id == org_id)
+                           & (by_id.c.external_id == distinct.c.external_id))
+        .outerjoin(by_key, distinct.c.external_id.is_(None)
+                   & (by_key.c.credential_id == distinct.c.credential_id)
+                   & (by_key.c.event_type == distinct.c.event_type)
+                   & (by_key.c.occurred_at == distinct.c.occurred_at)
+                   & (by_key.c.actor == distinct.c.actor)
+                   & by_key.c.external_id.is_(None))
+    )
+    count = conn.execute(
+        insert(resolved_events).from_select([c.name for c in resolved_events.c], rows)
+    ).rowcount
+    analyze(conn, resolved_events)
+    return count

@@ -25,6 +25,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 
 def upgrade() -> None:
+    # credentials and engagement_events have no foreign keys on purpose (see metrics/schema.py)
     op.create_table(
         "organizations",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
@@ -69,12 +70,6 @@ def upgrade() -> None:
         sa.Column("expires_at", Instant, nullable=True),
         sa.Column("kind", sa.String(20), nullable=False, server_default=sa.text("'certificate'")),
         sa.PrimaryKeyConstraint("id", name="pk_credentials"),
-        sa.ForeignKeyConstraint(["organization_id"], ["organizations.id"],
-                                name="fk_credentials_organization_id_organizations"),
-        sa.ForeignKeyConstraint(["group_id"], ["groups.id"],
-                                name="fk_credentials_group_id_groups"),
-        sa.ForeignKeyConstraint(["recipient_id"], ["recipients.id"],
-                                name="fk_credentials_recipient_id_recipients"),
         sa.UniqueConstraint("organization_id", "external_id",
                             name="uq_credentials_organization_id_external_id"),
         sa.CheckConstraint(_in("kind", ("certificate", "badge")),
@@ -96,10 +91,6 @@ def upgrade() -> None:
         sa.Column("occurred_at", Instant, nullable=False),
         sa.Column("external_id", sa.String(200), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_engagement_events"),
-        sa.ForeignKeyConstraint(["organization_id"], ["organizations.id"],
-                                name="fk_engagement_events_organization_id_organizations"),
-        sa.ForeignKeyConstraint(["credential_id"], ["credentials.id"],
-                                name="fk_engagement_events_credential_id_credentials"),
         sa.UniqueConstraint("organization_id", "external_id",
                             name="uq_engagement_events_organization_id_external_id"),
         sa.CheckConstraint(_in("event_type", EVENT_TYPES),
