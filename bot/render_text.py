@@ -111,15 +111,17 @@ def label_case(text: str) -> str:
 def _figures(result: MetricResult) -> str:
     v, prev = result.values, result.previous
     pv: Mapping[str, int] = prev.values if prev else {}
-    head = ["", "count", "% of issued", "% of opened"]
+    rates = "opened" in v
+    head = ["", "count", *(["% of issued", "% of opened"] if rates else [])]
     if prev:
         head += [prev.time_range.label, "change"]
     rows = [head]
 
     def add(label: str, key: str, of_issued: bool = False, of_opened: bool = False) -> None:
-        row = [label, f"{v[key]:,}",
-               fraction(v[key], v["issued"]) if of_issued else "",
-               fraction(v[key], v["opened"]) if of_opened else ""]
+        row = [label, f"{v[key]:,}"]
+        if rates:
+            row += [fraction(v[key], v["issued"]) if of_issued else "",
+                    fraction(v[key], v["opened"]) if of_opened else ""]
         if prev:
             change = count_change(v[key], pv[key])
             if of_issued:

@@ -155,3 +155,74 @@ def test_arbitrary_text_never_crashes(text: str) -> None:
         parse(text, now=NOW, catalog=CATALOG)
     except UserError:
         pass
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("how many people received a CPA certificate in 2025",
+     ("recipients", (CPA,), "2025-01-01", "2026-01-01")),
+    ("what's the open rate for the data science bootcamp this year",
+     ("engagement", (DSB,), "2026-01-01", "2026-11-30")),
+    ("open rate bootcamp last quarter", ("engagement", (DSB,), "2026-07-01", "2026-10-01")),
+    ("CPA vs CFA this year", ("compare", (CPA, CFA), "2026-01-01", "2026-11-30")),
+    ("downloads for CFA last month", ("engagement", (CFA,), "2026-10-01", "2026-11-01")),
+    ("which group issued the most certificates this year",
+     ("groups", (), "2026-01-01", "2026-11-30")),
+    ("what happened last week", ("activity", (), "2026-11-16", "2026-11-23")),
+    ("issued from March to May", ("issued", (), "2026-03-01", "2026-06-01")),
+    ("issued between Jan and Mar 2026", ("issued", (), "2026-01-01", "2026-04-01")),
+    ("issued from November to January", ("issued", (), "2025-11-01", "2026-02-01")),
+    ("issued Jul 1 - Sep 30", ("issued", (), "2026-07-01", "2026-10-01")),
+    ("issued Jul 1-Sep 30", ("issued", (), "2026-07-01", "2026-10-01")),
+    ("issued 2026-07-01 - 2026-09-30", ("issued", (), "2026-07-01", "2026-10-01")),
+    ("issued since Q2", ("issued", (), "2026-04-01", "2026-11-30")),
+    ("issued since 2025", ("issued", (), "2025-01-01", "2026-11-30")),
+    ("issued until Sep 30", ("issued", (), None, "2026-10-01")),
+    ("issued last October", ("issued", (), "2025-10-01", "2025-11-01")
+     if NOW.month == 10 else ("issued", (), "2026-10-01", "2026-11-01")),
+    ("issued last November", ("issued", (), "2025-11-01", "2025-12-01")),
+    ("issued November", ("issued", (), "2026-11-01", "2026-11-30")),
+    ("issued the month of October", ("issued", (), "2026-10-01", "2026-11-01")),
+    ("issued October of 2025", ("issued", (), "2025-10-01", "2025-11-01")),
+    ("issued third quarter of 2025", ("issued", (), "2025-07-01", "2025-10-01")),
+    ("issued Q3 of 2025", ("issued", (), "2025-07-01", "2025-10-01")),
+    ("issued last monday", ("issued", (), "2026-11-23", "2026-11-24")),
+    ("issued on friday", ("issued", (), "2026-11-27", "2026-11-28")),
+    ("issued sunday", ("issued", (), "2026-11-29", "2026-11-30")),
+    ("issued 3/1/2026", ("issued", (), "2026-03-01", "2026-03-02")),
+    ("issued the 1st of March", ("issued", (), "2026-03-01", "2026-03-02")),
+    ("issued Feb 29", ("issued", (), "2024-02-29", "2024-03-01")),
+    ("issued last two weeks", ("issued", (), "2026-11-16", "2026-11-30")),
+    ("issued past week", ("issued", (), "2026-11-23", "2026-11-30")),
+    ("issued year to date", ("issued", (), "2026-01-01", "2026-11-30")),
+    ("issued this quarter so far", ("issued", (), "2026-10-01", "2026-11-30")),
+    ("issued in the last 30 days", ("issued", (), "2026-10-31", "2026-11-30")),
+    ("how are we doing", ("summary", (), "2026-10-31", "2026-11-30")),
+])
+def test_natural_forms(text: str, expected: tuple[str, tuple[str, ...], str | None, str | None]
+                       ) -> None:
+    assert resolved(text) == expected
+
+
+@pytest.mark.parametrize("text", ["engagement next month", "issued tomorrow",
+                                  "issued in the last 24 hours", "issued December 25 2026",
+                                  "issued since 2027", "issued 13/45/2026"])
+def test_future_and_impossible_phrases_are_refused(text: str) -> None:
+    with pytest.raises(UserError):
+        parse(text, now=NOW, catalog=CATALOG)
+
+
+def test_every_help_example_parses_and_the_readme_shows_help() -> None:
+    from pathlib import Path
+
+    from bot.help_text import OPTIONS, TIME_FORMS, usage
+
+    for forms, _meaning in TIME_FORMS:
+        for form in forms:
+            q = parse(f"issued {form}", now=NOW, catalog=CATALOG)
+            assert q.time_range.label, form
+    for form, _meaning in OPTIONS:
+        for example in form.split(", "):
+            if "|" not in example:
+                parse(f"issued {example}", now=NOW, catalog=CATALOG)
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert usage() in readme
