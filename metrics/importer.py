@@ -321,7 +321,9 @@ def _cross_row_checks(
     conn: Connection, org: Organization, cred_path: Path, events_path: Path | None,
     problems: _Problems, rejected: set[str],
 ) -> None:
-    for line, ext, first in conn.execute(staging.conflicting_credentials()):
+    cred_repeats = staging.has_repeats(conn, staging.stage_credentials, "external_id")
+    for line, ext, first in conn.execute(staging.conflicting_credentials()) if cred_repeats \
+            else ():
         problems.add(cred_path, line,
                      f"credential_id {ext!r} repeated with different data (first at line {first})")
     for line, name, reason in staging.conflicting_group_codes(conn, org.id):
@@ -334,7 +336,8 @@ def _cross_row_checks(
                          "row in the credentials file is refused above")
             continue
         problems.add(events_path, line, f"event for unknown credential_id {ext!r}")
-    for line, ext, first in conn.execute(staging.conflicting_events()):
+    event_repeats = staging.has_repeats(conn, staging.stage_events, "external_id")
+    for line, ext, first in conn.execute(staging.conflicting_events()) if event_repeats else ():
         problems.add(events_path, line,
                      f"event_id {ext!r} repeated with different data (first at line {first})")
 
@@ -359,17 +362,18 @@ def _merge(conn: Connection, org: Organization, present: set[str], summary: Impo
         )
 
     # recipients: one per normalized e-mail; the name from the last row that gives one
-    latest = staging.latest_recipient_names().subquery()
-    emails = select(sc.email).distinct().subquery()
-    new_recipients = select(literal(org.id), emails.c.email, latest.c.name).select_from(
-        emails.outerjoin(latest, latest.c.email == emails.c.email)
-    ).where(~select(r.id).where(r.organization_id == org.id, r.email == emails.c.email).exists())
+    staging.resolve_recipients(conn, org.id)
+    rr = staging.resolved_recipients.c
     summary.recipients_new = conn.execute(
-        insert(recipients).from_select(["organization_id", "email", "name"], new_recipients)
+        insert(recipients).from_select(
+            ["organization_id", "email", "name"],
+            select(literal(org.id), rr.email, rr.name).where(rr.existing_id.is_(None)),
+        )
     ).rowcount
     conn.execute(
-        update(recipients).where(r.organization_id == org.id, r.email == latest.c.email,
-                                 r.name.is_distinct_from(latest.c.name)).values(name=latest.c.name)
+        update(recipients)
+        .where(r.id == rr.existing_id, rr.name.is_not(None), r.name.is_distinct_from(rr.name))
+        .values(name=rr.name)
     )
 
     # credentials: resolved to ids and matched with what is stored, then updated or inserted;

@@ -4,7 +4,6 @@ Indexes follow the queries in metrics/sql.py:
 - credentials (organization_id, issued_at): every cohort and issuance count is a range scan of
   one organization's credentials by issue date; (organization_id, group_id, issued_at) serves
   group filters, breakdowns and comparisons.
-- credentials (organization_id, recipient_id): distinct recipients.
 - engagement_events (credential_id, event_type, actor): the cohort funnel probes each cohort
   credential's events by type.
 - engagement_events (organization_id, occurred_at): activity by event date.
@@ -128,7 +127,6 @@ credentials = Table(
     _enum_check("kind", CredentialKind),
     Index(None, "organization_id", "issued_at"),
     Index(None, "organization_id", "group_id", "issued_at"),
-    Index(None, "organization_id", "recipient_id"),
 )
 
 engagement_events = Table(

@@ -76,6 +76,16 @@ resolved_credentials = Table(
     postgresql_on_commit="DROP",
 )
 
+resolved_recipients = Table(
+    "stage_resolved_recipients",
+    stage_metadata,
+    Column("email", String, nullable=False),
+    Column("name", String),
+    Column("existing_id", BigInteger, index=True),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
 resolved_events = Table(
     "stage_resolved_events",
     stage_metadata,
@@ -99,7 +109,8 @@ _INDEXES = (
 BATCH = 5000
 
 
-STAGING_TABLES = (stage_credentials, stage_events, resolved_credentials, resolved_events)
+STAGING_TABLES = (stage_credentials, stage_events, resolved_recipients, resolved_credentials,
+                  resolved_events)
 
 
 def create(conn: Connection) -> None:
@@ -250,13 +261,29 @@ def conflicting_group_codes(conn: Connection, org_id: int) -> list[tuple[int, st
 
 # -- staged rows resolved to stored ids ------------------------------------------------------
 
-def latest_recipient_names() -> AnySelect:
-    sc = stage_credentials.c
+def resolve_recipients(conn: Connection, org_id: int) -> None:
+    """Fill stage_resolved_recipients: one row per e-mail, the name from the last row that
+    gives one, and the stored recipient it matches."""
+    sc, r = stage_credentials.c, recipients.c
     ranked = select(
         sc.email, sc.name,
-        func.row_number().over(partition_by=sc.email, order_by=sc.line.desc()).label("rank"),
-    ).where(sc.name.is_not(None)).subquery()
-    return select(ranked.c.email, ranked.c.name).where(ranked.c.rank == 1)
+        func.row_number().over(partition_by=sc.email,
+                               order_by=(sc.name.is_(None), sc.line.desc())).label("rank"),
+    ).subquery()
+    latest = select(ranked.c.email, ranked.c.name).where(ranked.c.rank == 1).subquery()
+    rows = select(latest.c.email, latest.c.name, r.id).select_from(
+        latest.outerjoin(recipients, (r.organization_id == org_id) & (r.email == latest.c.email))
+    )
+    conn.execute(
+        insert(resolved_recipients).from_select([c.name for c in resolved_recipients.c], rows)
+    )
+
+
+def has_repeats(conn: Connection, table: Table, key: str) -> bool:
+    """Whether any non-null `key` occurs twice (cheap; the detailed check runs only then)."""
+    k = table.c[key]
+    repeated = select(k).where(k.is_not(None)).group_by(k).having(func.count() > 1).limit(1)
+    return conn.execute(repeated).first() is not None
 
 
 def resolve_credentials(conn: Connection, org_id: int) -> int:

@@ -79,8 +79,6 @@ def upgrade() -> None:
                     ["organization_id", "issued_at"])
     op.create_index("ix_credentials_organization_id_group_id_issued_at", "credentials",
                     ["organization_id", "group_id", "issued_at"])
-    op.create_index("ix_credentials_organization_id_recipient_id", "credentials",
-                    ["organization_id", "recipient_id"])
     op.create_table(
         "engagement_events",
         sa.Column("id", Id, autoincrement=True),
