@@ -281,5 +281,100 @@ def explain(metric: str | None) -> None:
     click.echo(explain_text(metric))
 
 
+def _slack_settings(socket_mode: bool = False) -> Any:
+    from bot.settings import load_settings
+
+    return load_settings(socket_mode=socket_mode)
+
+
+def _server_engine(url: str | None) -> Engine:
+    """An engine for a long-running server: short connect timeout, schema checked."""
+    from metrics.db import database_target, ensure_schema, make_engine
+
+    target = database_target(url)
+    engine = make_engine(target.url, connect_timeout=2)
+    ensure_schema(engine, target)
+    return engine
+
+
+def _logging() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@click.option("--host", default="0.0.0.0", show_default=True, help="address to listen on")
+@click.option("--port", default=3000, show_default=True, type=int, help="port to listen on")
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="gunicorn worker processes")
+@click.option("--threads", default=16, show_default=True, type=int,
+              help="request threads per worker")
+@user_errors
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Run the Slack app over HTTP: POST /slack/events, GET /healthz."""
+    from bot.slack.server import serve as run_server
+    from bot.slack.server import wsgi_app
+
+    settings = _slack_settings()
+    _server_engine(settings.database_url).dispose()  # refuse to start on a bad database
+
+    def factory() -> Any:
+        _logging()
+        return wsgi_app(settings, _server_engine(settings.database_url))
+
+    click.echo(f"credstats serving Slack on http://{host}:{port}/slack/events", err=True)
+    run_server(factory, host, port, workers, threads)
+
+
+@cli.command()
+@user_errors
+def socket() -> None:
+    """Run the Slack app in Socket Mode (no public URL needed; SLACK_APP_TOKEN)."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.slack.app import create_app
+
+    settings = _slack_settings(socket_mode=True)
+    _logging()
+    app = create_app(settings, _server_engine(settings.database_url))
+    SocketModeHandler(app, settings.app_token).start()  # type: ignore[no-untyped-call]
+
+
+@cli.group()
+def org() -> None:
+    """Organizations and the Slack workspaces that answer for them."""
+
+
+@org.command("list")
+@db_option
+@user_errors
+def org_list(db: str | None) -> None:
+    """List the organizations in the database."""
+    from metrics.catalog import list_organizations
+
+    engine = open_database(db, datetime.now(UTC))
+    with engine.connect() as conn:
+        for organization in list_organizations(conn):
+            click.echo(organization.name + (f" ({organization.industry})"
+                                            if organization.industry else ""))
+
+
+@org.command("link")
+@click.argument("team_id")
+@click.argument("org_name")
+@db_option
+@user_errors
+def org_link(team_id: str, org_name: str, db: str | None) -> None:
+    """Make Slack workspace TEAM_ID answer for organization ORG_NAME."""
+    from metrics.conversations import link_team
+
+    engine = open_database(db, datetime.now(UTC))
+    with engine.begin() as conn:
+        linked = link_team(conn, team_id.strip(), org_name)
+    click.echo(f"Workspace {team_id} now answers for {linked.name}.")
+
+
 def main(argv: list[str] | None = None) -> Any:
     return cli.main(args=argv, prog_name="credstats")

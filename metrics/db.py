@@ -19,7 +19,7 @@ from sqlalchemy.exc import ArgumentError
 from metrics.errors import UserError
 
 # The newest migration in metrics/migrations/versions (a test keeps the two in step).
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 
 def embedded_path() -> Path:
@@ -74,8 +74,9 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for `url`; SQLite files get their folder, foreign keys and a busy timeout."""
+def make_engine(url: str, *, connect_timeout: int | None = None, **kwargs: Any) -> Engine:
+    """An engine for `url`; SQLite files get their folder, foreign keys and a busy timeout.
+    `connect_timeout` (seconds) bounds how long a server that is down can keep a caller."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -83,7 +84,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    connect_args = {"connect_timeout": connect_timeout} if connect_timeout else {}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

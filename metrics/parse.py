@@ -57,7 +57,7 @@ FILLER = frozenset(
     received receive earned earn given gave delivered deliver did done made make were has
     credstats hey hi can could would list see look like about any some our org organization
     group program course certification team overall altogether new just only currently now
-    date range doing going performing looking""".split()
+    date range doing going performing looking same but about instead also again then""".split()
 )
 
 OPTION_KEYS = ("group", "kind", "by", "vs", "tz", "basis", "format")
@@ -82,6 +82,7 @@ class _State:
     basis: Basis = Basis.ISSUED
     output_format: str | None = None
     time: tuple[str, Resolver] | None = None
+    tz_given: bool = False
 
     @property
     def today(self) -> date:
@@ -99,10 +100,51 @@ def clean_slack_text(text: str) -> str:
 
 
 def parse(
-    text: str, *, now: datetime, tz: str = "UTC", catalog: Sequence[Group] | None = None
+    text: str,
+    *,
+    now: datetime,
+    tz: str = "UTC",
+    catalog: Sequence[Group] | None = None,
+    previous: str | None = None,
 ) -> MetricQuery:
     """Parse `text` as of `now` in timezone `tz`; group names resolve against `catalog` when
-    one is given (else they are kept as typed)."""
+    one is given (else they are kept as typed).
+
+    With `previous` (a thread's last question, as `MetricQuery.text`), `text` is a follow-up:
+    what it states replaces that part of the previous question ("same for CFA", "and last
+    year?", "by month").
+    """
+    state = _read(text, now, tz, catalog)
+    if previous:
+        try:
+            before = _read(previous, now, tz, catalog)
+        except UserError:
+            before = None  # the data changed since (a group renamed): answer the new text alone
+        if before is not None:
+            state = _follow_up(before, state)
+    return _build(state)
+
+
+def _follow_up(before: _State, after: _State) -> _State:
+    merged = before
+    if after.metric_words:
+        merged.metric_words = after.metric_words
+    if after.groups:
+        merged.groups = after.groups
+    if after.time is not None:
+        merged.time = after.time
+    if after.tz_given:
+        merged.tz, merged.tz_given = after.tz, True
+    merged.kind = after.kind or before.kind
+    merged.granularity = after.granularity or before.granularity
+    merged.compare = after.compare or before.compare
+    merged.output_format = after.output_format or before.output_format
+    if after.basis is not Basis.ISSUED:
+        merged.basis = after.basis
+    return merged
+
+
+def _read(text: str, now: datetime, tz: str, catalog: Sequence[Group] | None) -> _State:
     zone(tz)
     state = _State(clean_slack_text(text), now, tz, catalog)
     if state.text == "?":
@@ -119,7 +161,7 @@ def parse(
             hints += did_you_mean(word, [*WORD_TO_METRIC, *_group_words(catalog)], limit=1)
         hint = f" Did you mean {', '.join(hints)}?" if hints else ""
         raise UserError(f"I didn't understand {quoted}.{hint}", [*hints, *EXAMPLES])
-    return _build(state)
+    return state
 
 
 def _build(state: _State) -> MetricQuery:
@@ -137,16 +179,38 @@ def _build(state: _State) -> MetricQuery:
         time_range = rolling(state.today, 30, Granularity.DAY, state.tz, "last 30 days")
     else:
         time_range = state.time[1](state.today, state.tz)
+    groups = tuple(dict.fromkeys(state.groups))
     return MetricQuery(
         metric=metric,
         time_range=time_range,
-        groups=tuple(dict.fromkeys(state.groups)),
+        groups=groups,
         kind=state.kind,
         granularity=state.granularity,
         compare=state.compare or Comparison.PREVIOUS,
         basis=state.basis,
         output_format=state.output_format,
+        text=_canonical(state, metric, groups),
     )
+
+
+def _canonical(state: _State, metric: Metric, groups: tuple[str, ...]) -> str:
+    """The question in the grammar's own words, to re-ask it later (buttons, follow-ups)."""
+    parts = [metric.value, *(f'group:"{g}"' for g in groups)]
+    if state.time is not None:
+        parts.append(state.time[0])
+    if state.kind:
+        parts.append(f"kind:{state.kind.value}")
+    if state.granularity:
+        parts.append(f"by:{state.granularity.value}")
+    if state.compare:
+        parts.append(f"vs:{state.compare.value}")
+    if state.basis is not Basis.ISSUED:
+        parts.append(f"basis:{state.basis.value}")
+    if state.output_format:
+        parts.append(f"format:{state.output_format}")
+    if state.tz_given:
+        parts.append(f"tz:{state.tz}")
+    return " ".join(parts)
 
 
 # -- options: key:value ----------------------------------------------------------------------
@@ -171,7 +235,7 @@ def _take_options(state: _State, text: str) -> str:
             state.compare = _choice(Comparison, value, "vs", "vs:year")
         elif key == "tz":
             zone(value)
-            state.tz = value
+            state.tz, state.tz_given = value, True
         elif key == "basis":
             state.basis = _choice(Basis, value, "basis", "basis:event")
         elif key == "format":

@@ -30,6 +30,7 @@ class MetricQuery:
     basis: Basis = Basis.ISSUED
     output_format: str | None = None
     unparsed: tuple[str, ...] = ()
+    text: str = field(default="", compare=False)  # the question in the grammar's own words
 
     def __post_init__(self) -> None:
         if self.metric is Metric.COMPARE and len(self.groups) < 2:

@@ -62,6 +62,7 @@ class _Runner:
         self.chosen = chosen
         self.scope = sql.Scope(org.id, tuple(g.id for g in chosen), query.kind)
         self.statements: list[str] = []
+        self.memo: dict[tuple[datetime | None, datetime | None, bool], Values] = {}
 
     def result(self) -> MetricResult:
         q = self.query
@@ -91,11 +92,21 @@ class _Runner:
 
     # -- the figures of one range -------------------------------------------------------------
 
-    def values(self, time_range: TimeRange, scope: sql.Scope | None = None) -> Values:
-        scope = scope or self.scope
+    def values(self, time_range: TimeRange, *, engagement: bool | None = None) -> Values:
+        """The figures of one range; the same range is computed once per query."""
+        metric = self.query.metric
+        if engagement is None:
+            engagement = metric in (Metric.ENGAGEMENT, Metric.SUMMARY, Metric.GROUPS,
+                                    Metric.COMPARE)
+        key = (time_range.start_at, time_range.end_at, engagement)
+        if key not in self.memo:
+            self.memo[key] = self._values(time_range, engagement)
+        return dict(self.memo[key])
+
+    def _values(self, time_range: TimeRange, engagement: bool) -> Values:
+        scope = self.scope
         start, end = time_range.start_at, time_range.end_at
         metric = self.query.metric
-        engagement = metric in (Metric.ENGAGEMENT, Metric.SUMMARY, Metric.GROUPS, Metric.COMPARE)
         event_basis = engagement and self.query.basis is Basis.EVENT
         cohort = sql.cohort_select(
             scope, start, end, self.now, engagement=engagement and not event_basis
@@ -191,7 +202,9 @@ class _Runner:
             "last_quarter": previous_unit(today, Granularity.QUARTER, tz, "last quarter"),
             "all_time": all_time(tz),
         }
-        return tuple((name, Period(r, self.values(r))) for name, r in ranges.items())
+        # engagement for the last 30 days only: the summary shows no other funnel
+        return tuple((name, Period(r, self.values(r, engagement=name == "last_30_days")))
+                     for name, r in ranges.items())
 
     # -- execution ------------------------------------------------------------------------------
 

@@ -152,3 +152,27 @@ engagement_events = Table(
         postgresql_where=text("external_id IS NULL"),
     ),
 )
+
+# -- conversation state for chat interfaces (no chat-platform specifics) ----------------------
+
+conversation_threads = Table(
+    "conversation_threads",
+    metadata,
+    Column("thread_key", String(200), primary_key=True),
+    Column("query_text", String(2000), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+handled_events = Table(
+    "handled_events",
+    metadata,
+    Column("event_id", String(200), primary_key=True),
+    Column("received_at", UTCDateTime(), nullable=False),
+)
+
+team_organizations = Table(
+    "team_organizations",
+    metadata,
+    Column("team_id", String(50), primary_key=True),
+    Column("organization_id", Id, ForeignKey("organizations.id"), nullable=False),
+)

@@ -1,0 +1,175 @@
+"""Charts as PNG bytes: matplotlib's Figure API into a BytesIO (never pyplot), imported lazily
+so that answers without a chart never load matplotlib.
+
+One chart per answer, whichever fits: a trend for a series, a funnel for engagement, bars for
+groups side by side or ranked, event types for activity. Each has a title that says metric,
+groups and range, direct labels, a colour-blind-safe palette and a footnote with the timezone
+and the data time; and alt text for screen readers (the Slack file's alt text).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from io import BytesIO
+from typing import TYPE_CHECKING, Any
+
+from bot.numbers import pct
+from bot.render_text import header
+from metrics.definitions import ENGAGEMENT_STEPS, EventType, Metric
+from metrics.query import MetricResult
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+# Okabe–Ito, safe for the common colour-vision deficiencies
+BLUE, ORANGE, GREEN, SKY, VERMILION, PURPLE, GREY = (
+    "#0072B2", "#E69F00", "#009E73", "#56B4E9", "#D55E00", "#CC79A7", "#999999")
+MAX_BARS = 12
+FUNNEL_KEYS = ("opened", "downloaded", "linkedin_shared", "linkedin_profile_added")
+
+
+@dataclass(frozen=True)
+class Chart:
+    png: bytes
+    alt_text: str
+    filename: str
+    title: str
+
+
+def chart_for(result: MetricResult) -> Chart | None:
+    """The chart that fits the answer, or None (a summary, an empty range)."""
+    q = result.query
+    if result.series and any(p.values.get("issued") or p.values.get("events")
+                             for p in result.series):
+        return _trend(result)
+    if q.metric in (Metric.GROUPS, Metric.COMPARE) and result.by_group:
+        return _groups(result)
+    if q.metric is Metric.ENGAGEMENT and result.values.get("issued"):
+        return _funnel(result)
+    if q.metric is Metric.ACTIVITY and result.values.get("events"):
+        return _activity(result)
+    return None
+
+
+def _figure(height: float = 4.5) -> Figure:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, height), dpi=110, layout="constrained")
+    return fig
+
+
+def _footnote(fig: Figure, result: MetricResult) -> None:
+    as_of = result.now.astimezone(result.time_range.zone).strftime("%b %-d, %Y %H:%M")
+    fig.text(0.01, 0.005, f"{result.org} · timezone {result.query.tz} · data as of {as_of}",
+             fontsize=8, color=GREY, ha="left", va="bottom")
+
+
+def _png(fig: Figure, result: MetricResult, alt: str, kind: str) -> Chart:
+    _footnote(fig, result)
+    buffer = BytesIO()
+    fig.savefig(buffer, format="png")
+    title = header(result)
+    return Chart(buffer.getvalue(), alt[:1000], f"credstats-{kind}.png", title)
+
+
+def _style(ax: Any) -> None:
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(labelsize=9)
+
+
+def _trend(result: MetricResult) -> Chart:
+    key = "events" if result.query.metric is Metric.ACTIVITY else "issued"
+    fig = _figure()
+    ax = fig.subplots()
+    labels = [p.time_range.start.strftime("%b %-d") if p.time_range.start else ""
+              for p in result.series]
+    values = [p.values[key] for p in result.series]
+    positions = list(range(len(values)))
+    ax.bar(positions, values, color=BLUE, width=0.7)
+    step = max(1, len(labels) // 12)
+    ax.set_xticks(positions[::step], labels[::step], rotation=0)
+    granularity = result.query.granularity.value if result.query.granularity else "period"
+    ax.set_ylabel(f"{key} per {granularity}")
+    ax.set_title(header(result), fontsize=11, loc="left")
+    if len(values) <= 16:
+        for x, v in zip(positions, values, strict=True):
+            ax.annotate(f"{v:,}", (x, v), ha="center", va="bottom", fontsize=8,
+                        xytext=(0, 2), textcoords="offset points")
+    _style(ax)
+    peak = max(values)
+    alt = (f"Bar chart of {key} per {granularity}, {result.time_range.describe()}: "
+           f"{len(values)} bars, total {sum(values):,}, highest {peak:,}.")
+    return _png(fig, result, alt, "trend")
+
+
+def _funnel(result: MetricResult) -> Chart:
+    v = result.values
+    steps = [("Issued", v["issued"], "")] + [
+        (step.label[:1].upper() + step.label[1:], v[step.key],
+         f"{pct(v[step.key], v['issued'])} of issued"
+         + ("" if step.key == "opened" else f" · {pct(v[step.key], v['opened'])} of opened"))
+        for step in ENGAGEMENT_STEPS if step.key in FUNNEL_KEYS
+    ]
+    fig = _figure(3.8)
+    ax = fig.subplots()
+    names = [s[0] for s in steps][::-1]
+    counts = [s[1] for s in steps][::-1]
+    colors = [BLUE, SKY, GREEN, ORANGE, VERMILION][: len(steps)][::-1]
+    ax.barh(names, counts, color=colors)
+    for y, (_name, count, note) in enumerate(steps[::-1]):
+        ax.annotate(f" {count:,}" + (f"  ({note})" if note else ""), (count, y),
+                    va="center", fontsize=9)
+    ax.set_xlim(0, max(counts) * 1.6 or 1)
+    ax.set_xlabel("credentials (cohort: issued in the range, each counted once per step)")
+    ax.set_title(header(result), fontsize=11, loc="left")
+    _style(ax)
+    alt = "Engagement funnel: " + "; ".join(
+        f"{name} {count:,}" + (f" ({note})" if note else "") for name, count, note in steps)
+    return _png(fig, result, alt, "funnel")
+
+
+def _groups(result: MetricResult) -> Chart:
+    rows = sorted(result.by_group, key=lambda g: -g.values["issued"])
+    shown, hidden = rows[:MAX_BARS], len(rows) - MAX_BARS
+    fig = _figure(max(3.0, 0.45 * len(shown) + 1.6))
+    ax = fig.subplots()
+    names = [_short(g.group + (f" ({g.code})" if g.code else "")) for g in shown][::-1]
+    issued = [g.values["issued"] for g in shown][::-1]
+    opened = [g.values["opened"] for g in shown][::-1]
+    ax.barh(names, issued, color=SKY, label="issued")
+    ax.barh(names, opened, color=BLUE, height=0.45, label="opened")
+    for y, (i, o) in enumerate(zip(issued, opened, strict=True)):
+        ax.annotate(f" {i:,} issued · {pct(o, i)} opened", (i, y), va="center", fontsize=9)
+    ax.set_xlim(0, max(issued + [1]) * 1.55)
+    ax.set_xlabel("credentials issued (dark: opened by their owner)")
+    title = header(result)
+    if hidden > 0:
+        title += f" · top {MAX_BARS}, {hidden} more not shown"
+    ax.set_title(title, fontsize=11, loc="left")
+    _style(ax)
+    alt = "Bar chart of credentials issued and opened per group: " + "; ".join(
+        f"{g.group} {g.values['issued']:,} issued, {g.values['opened']:,} opened" for g in shown)
+    if hidden > 0:
+        alt += f"; and {hidden} more groups"
+    return _png(fig, result, alt, "groups")
+
+
+def _activity(result: MetricResult) -> Chart:
+    v = result.values
+    busy = [t.value for t in EventType if v[t.value]]
+    fig = _figure(max(3.0, 0.4 * len(busy) + 1.6))
+    ax = fig.subplots()
+    ax.barh(busy[::-1], [v[k] for k in busy][::-1], color=GREEN)
+    for y, k in enumerate(busy[::-1]):
+        ax.annotate(f" {v[k]:,}", (v[k], y), va="center", fontsize=9)
+    ax.set_xlim(0, max(v[k] for k in busy) * 1.25)
+    ax.set_xlabel("events in the range (by event date, any actor)")
+    ax.set_title(header(result), fontsize=11, loc="left")
+    _style(ax)
+    alt = "Events by type: " + "; ".join(f"{k} {v[k]:,}" for k in busy)
+    return _png(fig, result, alt, "activity")
+
+
+def _short(name: str, limit: int = 38) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"

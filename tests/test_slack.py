@@ -1,0 +1,257 @@
+"""End to end: signed Slack requests over HTTP to `credstats serve`, answers checked at a local
+Slack Web API stand-in (tests/slack_standin.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from metrics.db import make_engine, upgrade
+from metrics.importer import import_files
+from tests import seed_example
+from tests.slack_client import Server
+from tests.slack_standin import SlackStandIn, reset
+
+NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[SlackStandIn]:
+    s = SlackStandIn().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    directory = tmp_path_factory.mktemp("slack-db")
+    url = f"sqlite:///{directory / 'credstats.sqlite3'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    creds, events = seed_example.write_files(directory)
+    import_files(engine, "Seed Org", creds, events, now=NOW)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="module")
+def server(db_url: str, standin: SlackStandIn) -> Iterator[Server]:
+    s = Server(db_url, standin.api_url).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(autouse=True)
+def _clean(standin: SlackStandIn) -> None:
+    reset(standin)
+
+
+def section_text(call_params: dict) -> str:  # type: ignore[type-arg]
+    return "\n".join(
+        b.get("text", {}).get("text", "") if b["type"] != "context"
+        else " ".join(e.get("text", "") for e in b["elements"])
+        for b in call_params.get("blocks", []) if b["type"] in ("section", "context", "header"))
+
+
+def posted(standin: SlackStandIn, n: int = 1) -> list:  # type: ignore[type-arg]
+    return standin.wait_for(lambda s: len(s.named("chat.postMessage")) >= n
+                            and s.named("chat.postMessage"))
+
+
+def test_slash_command_posts_numbers_and_a_chart_in_the_thread(
+    server: Server, standin: SlackStandIn
+) -> None:
+    status, body, _ = server.command("engagement group:CPA Q3 2026",
+                                     response_url=f"{standin.url}/response/1")
+    assert status == 200 and body == b""
+    [message] = posted(standin)
+    params = message.params
+    assert params["channel"] == "C1"
+    header = params["blocks"][0]["text"]["text"]
+    assert header == "Engagement · Certified Public Accountant · Jul 1 – Sep 30, 2026 (Q3 2026)"
+    text = section_text(params)
+    assert "*43* issued" in text and "*41* unique recipients" in text
+    assert "*22 of 43 · 51%* opened" in text
+    assert "*8* downloaded · 19% of issued · 36% of opened" in text
+    assert "*5* shared on LinkedIn" in text and "*1* added to LinkedIn profile" in text
+    assert "▲ 5 (+13%)" in text  # 43 vs 38 in Q2
+    assert "Timezone UTC" in text and "`/credstats explain`" in text
+    assert "Engagement" in params["text"]  # the plain-text fallback
+    actions = [b for b in params["blocks"] if b["type"] == "actions"][0]["elements"]
+    assert [a["text"]["text"] for a in actions] == ["vs last year", "by group", "CSV"]
+
+    [(upload, complete)] = standin.wait_for(lambda s: s.uploads())
+    assert upload.body.startswith(PNG) and len(upload.body) > 10_000
+    assert complete.params["channel_id"] == "C1"
+    assert message.params.get("thread_ts") is None  # the answer is top level ...
+    assert complete.params["thread_ts"] == message.response["ts"]  # ... the chart in its thread
+    [get_url] = standin.named("files.getUploadURLExternal")
+    assert get_url.params["alt_txt"].startswith("Engagement funnel: Issued 43; Opened 22")
+    assert int(get_url.params["length"]) == len(upload.body)
+    assert not standin.named("files.upload")  # the retired method is never called
+
+
+def test_usage_errors_are_ephemeral_with_suggestions(server: Server,
+                                                     standin: SlackStandIn) -> None:
+    server.command("engagement group:CPX", response_url=f"{standin.url}/response/2")
+    [reply] = standin.wait_for(lambda s: s.named("response_url"))
+    assert reply.params["response_type"] == "ephemeral"
+    assert "No group called 'CPX'. Did you mean CPA?" in reply.params["text"]
+    assert "/credstats help" in reply.params["text"]
+    assert not standin.named("chat.postMessage")
+
+    reset(standin)
+    server.command("help", response_url=f"{standin.url}/response/3")
+    [reply] = standin.wait_for(lambda s: s.named("response_url"))
+    assert reply.params["response_type"] == "ephemeral"
+    assert "Metrics:" in reply.params["text"] and "Time:" in reply.params["text"]
+
+
+def test_not_in_channel_numbers_arrive_by_response_url(server: Server,
+                                                       standin: SlackStandIn) -> None:
+    standin.failures["chat.postMessage"] = ["not_in_channel"]
+    server.command("issued Q3 2026", response_url=f"{standin.url}/response/4")
+    [reply] = standin.wait_for(lambda s: s.named("response_url"))
+    assert reply.params["response_type"] == "in_channel"
+    assert "*53* issued" in section_text(reply.params)
+    assert "/invite @credstats" in section_text(reply.params)
+
+
+def test_mention_answers_in_its_thread_and_follow_ups_use_the_thread(
+    server: Server, standin: SlackStandIn
+) -> None:
+    mention = {"type": "app_mention", "user": "U1", "channel": "C9", "ts": "1701.000100",
+               "text": "<@UBOT> how many CFA credentials did we issue in Q3 2026?"}
+    assert server.event(mention, event_id="EvM1")[0] == 200
+    [first] = posted(standin)
+    assert first.params["thread_ts"] == "1701.000100"
+    assert "Chartered Financial Analyst" in first.params["blocks"][0]["text"]["text"]
+    assert "*10* issued" in section_text(first.params)
+
+    follow_up = {"type": "app_mention", "user": "U1", "channel": "C9", "ts": "1701.000200",
+                 "thread_ts": "1701.000100", "text": "<@UBOT> same for CPA"}
+    server.event(follow_up, event_id="EvM2")
+    second = posted(standin, 2)[1]
+    assert second.params["thread_ts"] == "1701.000100"
+    assert "Certified Public Accountant" in second.params["blocks"][0]["text"]["text"]
+    assert "*43* issued" in section_text(second.params)
+
+
+def test_follow_up_reaches_another_replica(db_url: str, standin: SlackStandIn,
+                                          server: Server) -> None:
+    mention = {"type": "app_mention", "user": "U1", "channel": "C8", "ts": "1702.000100",
+               "text": "<@UBOT> engagement CPA Q3 2026"}
+    server.event(mention, event_id="EvR1")
+    posted(standin)
+    replica = Server(db_url, standin.api_url).start()
+    try:
+        replica.event({"type": "app_mention", "user": "U1", "channel": "C8",
+                       "ts": "1702.000200", "thread_ts": "1702.000100",
+                       "text": "<@UBOT> and Q2 2026?"}, event_id="EvR2")
+        second = posted(standin, 2)[1]
+    finally:
+        replica.stop()
+    assert "Engagement · Certified Public Accountant · Apr 1 – Jun 30, 2026" in \
+        second.params["blocks"][0]["text"]["text"]
+
+
+def test_a_retried_event_is_answered_once(server: Server, standin: SlackStandIn) -> None:
+    mention = {"type": "app_mention", "user": "U1", "channel": "C7", "ts": "1703.000100",
+               "text": "<@UBOT> issued Q3 2026"}
+    server.event(mention, event_id="EvDup")
+    server.event(mention, event_id="EvDup", headers={"X-Slack-Retry-Num": "1",
+                                                     "X-Slack-Retry-Reason": "http_timeout"})
+    posted(standin)
+    time.sleep(1.5)
+    assert len(standin.named("chat.postMessage")) == 1
+
+
+def test_direct_messages_are_answered_and_bots_ignored(server: Server,
+                                                       standin: SlackStandIn) -> None:
+    bot = {"type": "message", "channel_type": "im", "channel": "D1", "user": "U2",
+           "bot_id": "B9", "ts": "1704.000050", "text": "issued Q3 2026"}
+    server.event(bot, event_id="EvBot")
+    dm = {"type": "message", "channel_type": "im", "channel": "D1", "user": "U2",
+          "ts": "1704.000100", "text": "recipients Q3 2026"}
+    server.event(dm, event_id="EvDM")
+    [reply] = posted(standin)
+    assert reply.params["channel"] == "D1" and reply.params["thread_ts"] == "1704.000100"
+    assert "*51* unique recipients" in section_text(reply.params)
+    time.sleep(1)
+    assert len(standin.named("chat.postMessage")) == 1
+
+
+def test_bad_signature_and_stale_timestamp_are_refused(server: Server,
+                                                       standin: SlackStandIn) -> None:
+    assert server.command("issued", response_url=f"{standin.url}/response/5",
+                          secret="wrong")[0] == 401
+    stale = int(time.time()) - 6 * 60
+    assert server.command("issued", response_url=f"{standin.url}/response/5",
+                          timestamp=stale)[0] == 401
+    time.sleep(1)
+    assert not standin.calls
+
+
+def test_buttons_rerun_the_question_with_the_change(server: Server,
+                                                    standin: SlackStandIn) -> None:
+    server.command("engagement group:CPA Q3 2026", response_url=f"{standin.url}/response/6")
+    [message] = posted(standin)
+    buttons = {a["action_id"]: a for b in message.params["blocks"] if b["type"] == "actions"
+               for a in b["elements"]}
+    payload = {"type": "block_actions", "user": {"id": "U1"}, "team": {"id": "T1"},
+               "channel": {"id": "C1"}, "message": {"ts": "1700000000.000077"},
+               "response_url": f"{standin.url}/response/7", "api_app_id": "A1",
+               "trigger_id": "t", "container": {"type": "message"},
+               "actions": [{**buttons["credstats_vs_year"], "block_id": "credstats_actions"}]}
+    assert server.action(payload)[0] == 200
+    second = posted(standin, 2)[1]
+    assert second.params["thread_ts"] == "1700000000.000077"
+    assert "same period last year (Jul 1 – Sep 30, 2025)" in section_text(second.params)
+
+    csv_payload = {**payload, "actions": [{**buttons["credstats_csv"],
+                                           "block_id": "credstats_actions"}]}
+    server.action(csv_payload)
+    csv_upload = standin.wait_for(
+        lambda s: [u for u, c in s.uploads() if u.body.startswith(b"row,group")])
+    lines = csv_upload[0].body.decode().splitlines()
+    assert lines[1].startswith("total,Certified Public Accountant,2026-07-01T00:00:00+00:00")
+    assert ",43,41,22,8,5,1,7,2,0" in lines[1]
+
+
+def test_rate_limited_post_is_retried(server: Server, standin: SlackStandIn) -> None:
+    standin.rate_limits["chat.postMessage"] = 1
+    server.command("issued Q3 2026", response_url=f"{standin.url}/response/8")
+    ok = standin.wait_for(lambda s: [c for c in s.named("chat.postMessage")
+                                     if c.response.get("ok")])
+    calls = standin.named("chat.postMessage")
+    assert [c.response.get("error") for c in calls] == ["ratelimited", None]
+    assert "*53* issued" in section_text(ok[0].params)
+
+
+def test_user_timezone_decides_the_dates(server: Server, standin: SlackStandIn) -> None:
+    standin.user_timezones["U5"] = "America/New_York"
+    server.command("activity group:CPA 2026-09-01..2026-09-30", user="U5",
+                   response_url=f"{standin.url}/response/9")
+    [message] = posted(standin)
+    text = section_text(message.params)
+    assert "Timezone America/New_York" in text
+    assert "*1* events on *1* credentials" in text  # the 23:30 New York view on Sep 30
+
+
+def test_healthz(server: Server) -> None:
+    assert server.get("/healthz") == (200, b"ok\n")
+
+
+def test_manifest_matches_the_registered_listeners() -> None:
+    from bot.slack.listeners import COMMANDS, EVENTS
+
+    manifest = yaml.safe_load((Path(__file__).parents[1] / "manifest.yml").read_text())
+    assert tuple(c["command"] for c in manifest["features"]["slash_commands"]) == COMMANDS
+    assert tuple(manifest["settings"]["event_subscriptions"]["bot_events"]) == EVENTS
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
