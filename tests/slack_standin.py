@@ -105,6 +105,13 @@ class SlackStandIn:
             files = json.loads(params.get("files", "[]"))
             return 200, {"ok": True, "files": [{"id": f["id"], "title": f.get("title")}
                                                for f in files]}, {}
+        if method == "oauth.v2.access":
+            team = params.get("code", "T2").removeprefix("code-")
+            return 200, {"ok": True, "access_token": f"xoxb-installed-{team}",
+                         "token_type": "bot", "scope": "commands,chat:write",
+                         "bot_user_id": "UBOT", "app_id": "A1",
+                         "team": {"id": team, "name": f"Team {team}"}, "enterprise": None,
+                         "authed_user": {"id": "UADMIN"}, "is_enterprise_install": False}, {}
         if method == "conversations.join":
             return 200, {"ok": True, "channel": {"id": params.get("channel")}}, {}
         return 200, {"ok": False, "error": "unknown_method"}, {}

@@ -255,3 +255,44 @@ def test_manifest_matches_the_registered_listeners() -> None:
     assert tuple(c["command"] for c in manifest["features"]["slash_commands"]) == COMMANDS
     assert tuple(manifest["settings"]["event_subscriptions"]["bot_events"]) == EVENTS
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    from bot.slack.listeners import BOT_SCOPES
+
+    assert tuple(manifest["oauth_config"]["scopes"]["bot"]) == BOT_SCOPES
+
+
+def test_twenty_slow_commands_at_once_are_all_acknowledged_in_time(
+    tmp_path: Path, standin: SlackStandIn
+) -> None:
+    """Two workers and twenty slow questions (a year of daily series over the demo program):
+    acknowledgements never wait for the queries."""
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.slack_client import CREDSTATS
+
+    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
+    subprocess.run([CREDSTATS, "demo", "--db", url], check=True, capture_output=True)
+    busy = Server(url, standin.api_url, CREDSTATS_WORKERS="2").start()
+    try:
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            replies = list(pool.map(
+                lambda i: busy.command("groups last 365 days by:day",
+                                       response_url=f"{standin.url}/response/c{i}"),
+                range(20)))
+        assert [status for status, _, _ in replies] == [200] * 20
+        assert max(seconds for _, _, seconds in replies) < 3.0  # Slack's deadline
+        standin.wait_for(lambda s: len(s.named("chat.postMessage")) >= 20, timeout=120)
+    finally:
+        busy.stop()
+
+
+def test_secrets_never_reach_the_logs(db_url: str, standin: SlackStandIn) -> None:
+    noisy = Server(db_url, standin.api_url, SLACK_BOT_TOKEN="xoxb-very-secret-token",
+                   SLACK_SIGNING_SECRET="shh-signing-secret").start()
+    try:
+        noisy.post(b"token=x&command=/credstats&text=issued", "application/x-www-form-urlencoded",
+                   secret="shh-signing-secret")
+        time.sleep(1)
+    finally:
+        log = noisy.stop()
+    assert "xoxb-very-secret-token" not in log and "shh-signing-secret" not in log

@@ -5,9 +5,11 @@ from slack_bolt import App
 from bot.slack.deps import Deps
 from bot.slack.listeners import actions, commands, events
 
-# What the app listens to; tests hold manifest.yml to exactly these.
+# What the app listens to and the scopes it needs; tests hold manifest.yml to exactly these.
 COMMANDS = ("/credstats",)
 EVENTS = ("app_mention", "message.im")
+BOT_SCOPES = ("commands", "chat:write", "files:write", "app_mentions:read", "im:history",
+              "users:read")
 
 
 def register_listeners(app: App, deps: Deps) -> None:
