@@ -9,14 +9,17 @@ and the data time; and alt text for screen readers (the Slack file's alt text).
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
+from datetime import date
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
 from bot.numbers import pct
 from bot.render_text import header
-from metrics.definitions import ENGAGEMENT_STEPS, EventType, Metric
+from metrics.definitions import ENGAGEMENT_STEPS, EventType, Granularity, Metric
 from metrics.query import MetricResult
+from metrics.timerange import shift, unit_start
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -36,8 +39,28 @@ class Chart:
     title: str
 
 
+@dataclass(frozen=True)
+class Drawing:
+    """A chart before it becomes PNG bytes (tests inspect its texts and their extents)."""
+
+    figure: Figure
+    alt_text: str
+    kind: str
+
+
 def chart_for(result: MetricResult) -> Chart | None:
-    """The chart that fits the answer, or None (a summary, an empty range)."""
+    """The chart that fits the answer as PNG bytes, or None (a summary, an empty range)."""
+    drawing = draw(result)
+    if drawing is None:
+        return None
+    buffer = BytesIO()
+    drawing.figure.savefig(buffer, format="png")
+    return Chart(buffer.getvalue(), drawing.alt_text[:1000], f"credstats-{drawing.kind}.png",
+                 header(result))
+
+
+def draw(result: MetricResult) -> Drawing | None:
+    """The chart that fits the answer, or None."""
     q = result.query
     if result.series and any(p.values.get("issued") or p.values.get("events")
                              for p in result.series):
@@ -53,9 +76,11 @@ def chart_for(result: MetricResult) -> Chart | None:
 
 def _figure(height: float = 4.5) -> Figure:
     from matplotlib.figure import Figure
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
 
-    fig = Figure(figsize=(9, height), dpi=110, layout="constrained")
-    return fig
+    # a strip at the bottom is kept for the footnote, clear of the axis labels
+    return Figure(figsize=(9, height), dpi=110,
+                  layout=ConstrainedLayoutEngine(rect=(0, 0.05, 1, 0.95)))
 
 
 def _footnote(fig: Figure, result: MetricResult) -> None:
@@ -64,12 +89,9 @@ def _footnote(fig: Figure, result: MetricResult) -> None:
              fontsize=8, color=GREY, ha="left", va="bottom")
 
 
-def _png(fig: Figure, result: MetricResult, alt: str, kind: str) -> Chart:
+def _png(fig: Figure, result: MetricResult, alt: str, kind: str) -> Drawing:
     _footnote(fig, result)
-    buffer = BytesIO()
-    fig.savefig(buffer, format="png")
-    title = header(result)
-    return Chart(buffer.getvalue(), alt[:1000], f"credstats-{kind}.png", title)
+    return Drawing(fig, alt, kind)
 
 
 def _style(ax: Any) -> None:
@@ -78,20 +100,28 @@ def _style(ax: Any) -> None:
     ax.tick_params(labelsize=9)
 
 
-def _trend(result: MetricResult) -> Chart:
+def _trend(result: MetricResult) -> Drawing:
     key = "events" if result.query.metric is Metric.ACTIVITY else "issued"
     fig = _figure()
     ax = fig.subplots()
-    labels = [p.time_range.start.strftime("%b %-d") if p.time_range.start else ""
+    labels = [_bucket_label(p.time_range.start, result.query.granularity)
               for p in result.series]
     values = [p.values[key] for p in result.series]
     positions = list(range(len(values)))
-    ax.bar(positions, values, color=BLUE, width=0.7)
+    # a bucket cut short by the range (the month still under way) is drawn lighter and says so
+    partial = [p.time_range.end is not None and p.time_range.start is not None
+               and p.time_range.end < _natural_end(p.time_range.start, result.query.granularity)
+               for p in result.series]
+    ax.bar(positions, values, color=[SKY if cut else BLUE for cut in partial], width=0.7)
+    if partial[-1]:
+        labels[-1] += "\n(to date)"
+    if partial[0] and len(partial) > 1:
+        labels[0] += "\n(part)"
     step = max(1, len(labels) // 12)
     ax.set_xticks(positions[::step], labels[::step], rotation=0)
     granularity = result.query.granularity.value if result.query.granularity else "period"
     ax.set_ylabel(f"{key} per {granularity}")
-    ax.set_title(header(result), fontsize=11, loc="left")
+    _suptitle(fig, _title(result))
     if len(values) <= 16:
         for x, v in zip(positions, values, strict=True):
             ax.annotate(f"{v:,}", (x, v), ha="center", va="bottom", fontsize=8,
@@ -103,7 +133,7 @@ def _trend(result: MetricResult) -> Chart:
     return _png(fig, result, alt, "trend")
 
 
-def _funnel(result: MetricResult) -> Chart:
+def _funnel(result: MetricResult) -> Drawing:
     v = result.values
     steps = [("Issued", v["issued"], "")] + [
         (step.label[:1].upper() + step.label[1:], v[step.key],
@@ -122,14 +152,14 @@ def _funnel(result: MetricResult) -> Chart:
                     va="center", fontsize=9)
     ax.set_xlim(0, max(counts) * 1.6 or 1)
     ax.set_xlabel("credentials (cohort: issued in the range, each counted once per step)")
-    ax.set_title(header(result), fontsize=11, loc="left")
+    _suptitle(fig, _title(result))
     _style(ax)
     alt = "Engagement funnel: " + "; ".join(
         f"{name} {count:,}" + (f" ({note})" if note else "") for name, count, note in steps)
     return _png(fig, result, alt, "funnel")
 
 
-def _groups(result: MetricResult) -> Chart:
+def _groups(result: MetricResult) -> Drawing:
     rows = sorted(result.by_group, key=lambda g: -g.values["issued"])
     shown, hidden = rows[:MAX_BARS], len(rows) - MAX_BARS
     fig = _figure(max(3.0, 0.45 * len(shown) + 1.6))
@@ -137,25 +167,25 @@ def _groups(result: MetricResult) -> Chart:
     names = [_short(g.group + (f" ({g.code})" if g.code else "")) for g in shown][::-1]
     issued = [g.values["issued"] for g in shown][::-1]
     opened = [g.values["opened"] for g in shown][::-1]
-    ax.barh(names, issued, color=SKY, label="issued")
-    ax.barh(names, opened, color=BLUE, height=0.45, label="opened")
+    rows_at = list(range(len(names)))  # positions, not names: two long names may look alike
+    ax.barh(rows_at, issued, color=SKY, label="issued")
+    ax.barh(rows_at, opened, color=BLUE, height=0.45, label="opened")
+    ax.set_yticks(rows_at, names)
     for y, (i, o) in enumerate(zip(issued, opened, strict=True)):
         ax.annotate(f" {i:,} issued · {pct(o, i)} opened", (i, y), va="center", fontsize=9)
     ax.set_xlim(0, max(issued + [1]) * 1.55)
     ax.set_xlabel("credentials issued (dark: opened by their owner)")
-    title = header(result)
-    if hidden > 0:
-        title += f" · top {MAX_BARS}, {hidden} more not shown"
-    ax.set_title(title, fontsize=11, loc="left")
+    more = f" · top {MAX_BARS}, {hidden} more not shown" if hidden > 0 else ""
+    _suptitle(fig, _title(result, more))
     _style(ax)
-    alt = "Bar chart of credentials issued and opened per group: " + "; ".join(
+    scope = f"the top {len(shown)} of {len(rows)} groups (and {hidden} more groups not shown)" \
+        if hidden > 0 else f"{len(rows)} groups"
+    alt = f"Bar chart of credentials issued and opened, {scope}: " + "; ".join(
         f"{g.group} {g.values['issued']:,} issued, {g.values['opened']:,} opened" for g in shown)
-    if hidden > 0:
-        alt += f"; and {hidden} more groups"
     return _png(fig, result, alt, "groups")
 
 
-def _activity(result: MetricResult) -> Chart:
+def _activity(result: MetricResult) -> Drawing:
     v = result.values
     busy = [t.value for t in EventType if v[t.value]]
     fig = _figure(max(3.0, 0.4 * len(busy) + 1.6))
@@ -165,11 +195,44 @@ def _activity(result: MetricResult) -> Chart:
         ax.annotate(f" {v[k]:,}", (v[k], y), va="center", fontsize=9)
     ax.set_xlim(0, max(v[k] for k in busy) * 1.25)
     ax.set_xlabel("events in the range (by event date, any actor)")
-    ax.set_title(header(result), fontsize=11, loc="left")
+    _suptitle(fig, _title(result))
     _style(ax)
     alt = "Events by type: " + "; ".join(f"{k} {v[k]:,}" for k in busy)
     return _png(fig, result, alt, "activity")
 
 
+def _title(result: MetricResult, suffix: str = "") -> str:
+    return textwrap.fill(header(result) + suffix, width=95)
+
+
+def _suptitle(fig: Figure, title: str) -> None:
+    """The title across the whole figure (not just the axes), so long ones are never cut."""
+    fig.suptitle(title, x=0.01, ha="left", fontsize=11)
+
+
+def _natural_end(start: date, granularity: Granularity | None) -> date:
+    if granularity is None:
+        return start
+    return shift(unit_start(start, granularity), granularity, 1)
+
+
+def _bucket_label(start: date | None, granularity: Granularity | None) -> str:
+    if start is None:
+        return ""
+    match granularity:
+        case Granularity.MONTH:
+            return start.strftime("%b %Y") if start.month == 1 else start.strftime("%b")
+        case Granularity.QUARTER:
+            return f"Q{(start.month - 1) // 3 + 1} {start.year}"
+        case Granularity.YEAR:
+            return str(start.year)
+        case _:
+            return start.strftime("%b %-d")
+
+
 def _short(name: str, limit: int = 38) -> str:
-    return name if len(name) <= limit else name[: limit - 1] + "…"
+    """Long names lose their middle, where names of one family differ least."""
+    if len(name) <= limit:
+        return name
+    tail = limit // 2 - 1
+    return name[: limit - tail - 1] + "…" + name[-tail:]

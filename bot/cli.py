@@ -135,9 +135,14 @@ def cli() -> None:
 @now_option
 @click.option("--json", "as_json", is_flag=True, help="print the answer as JSON")
 @click.option("--sql", "show_sql", is_flag=True, help="also print the SQL that was run")
+@click.option("--chart", "chart_path", type=click.Path(path_type=Path),
+              help="also write the answer's chart (PNG) to this file")
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path),
+              help="also write the figures as CSV to this file")
 @user_errors
 def ask(text: tuple[str, ...], db: str | None, org: str | None, tz: str | None,
-        now: str | None, as_json: bool, show_sql: bool) -> None:
+        now: str | None, as_json: bool, show_sql: bool, chart_path: Path | None,
+        csv_path: Path | None) -> None:
     """Answer a question, e.g. credstats ask "engagement group:CPA last quarter"."""
     from bot.help_text import usage
     from bot.render_json import dumps
@@ -158,7 +163,26 @@ def ask(text: tuple[str, ...], db: str | None, org: str | None, tz: str | None,
             click.echo(json.dumps({"help": usage()}) if as_json else usage())
             return
         result = run(conn, organization, query, clock)
-    click.echo(dumps(result) if as_json else render(result))
+    if query.output_format == "csv":
+        from bot.render_csv import render_csv
+
+        click.echo(render_csv(result), nl=False)
+    else:
+        click.echo(dumps(result) if as_json else render(result))
+    if csv_path is not None:
+        from bot.render_csv import render_csv
+
+        csv_path.write_text(render_csv(result))
+    if chart_path is not None:
+        from bot.charts import chart_for
+
+        chart = chart_for(result)
+        if chart is None:
+            raise UserError("This answer has no chart (a summary, or nothing in the range).",
+                            ["engagement last quarter --chart funnel.png",
+                             "issued this year by:month --chart trend.png"])
+        chart_path.write_bytes(chart.png)
+        click.echo(f"Chart written to {chart_path} ({len(chart.png):,} bytes).", err=True)
     if show_sql:
         click.echo("\n-- SQL\n" + ";\n\n".join(result.sql) + ";", err=as_json)
 
