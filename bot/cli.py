@@ -385,6 +385,21 @@ def org_list(db: str | None) -> None:
                                             if organization.industry else ""))
 
 
+@org.command("set-industry")
+@click.argument("org_name")
+@click.argument("industry")
+@db_option
+@user_errors
+def org_set_industry(org_name: str, industry: str, db: str | None) -> None:
+    """Set ORG_NAME's industry, for the published engagement averages (see README)."""
+    from metrics.benchmarks import set_industry
+
+    engine = open_database(db, datetime.now(UTC))
+    with engine.begin() as conn:
+        updated = set_industry(conn, org_name, industry)
+    click.echo(f"{updated.name}: engagement answers now show the {updated.industry} averages.")
+
+
 @org.command("link")
 @click.argument("team_id")
 @click.argument("org_name")

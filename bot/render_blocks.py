@@ -9,7 +9,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from bot.numbers import count_change, fraction, pct, rate_change, small_base
+from bot.numbers import (
+    benchmark_lines,
+    count_change,
+    fraction,
+    pct,
+    rate_change,
+    small_base,
+)
 from bot.render_text import empty_line, header
 from metrics.definitions import ENGAGEMENT_STEPS, SMALL_BASE, Basis, EventType, Metric
 from metrics.query import MetricResult
@@ -142,6 +149,9 @@ def render_blocks(result: MetricResult, query_text: str) -> tuple[list[Block], s
     if result.series:
         blocks.append(_section(f"*By {q.granularity.value if q.granularity else ''}*\n"
                                + "\n".join(_series_lines(result))))
+    if result.benchmarks:
+        blocks.append(_context("\n".join(
+            benchmark_lines(dict(result.values), result.benchmarks))))
     issued = result.values.get("issued", 0)
     if "opened" in result.values and small_base(issued):
         blocks.append(_context(f":warning: Rates rest on {issued} credentials (fewer than "

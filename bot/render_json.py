@@ -48,6 +48,10 @@ def result_json(result: MetricResult) -> dict[str, Any]:
             for p in result.series
         ],
         "summary": {name: _period(period) for name, period in result.sections},
+        "benchmarks": [
+            {"label": b.label, "source": b.source, "organizations": b.organizations,
+             "rates": b.rates} for b in result.benchmarks
+        ],
     }
 
 

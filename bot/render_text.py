@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from bot.numbers import count_change, fraction, pct, rate_change, small_base
+from bot.numbers import (
+    benchmark_lines,
+    count_change,
+    fraction,
+    pct,
+    rate_change,
+    small_base,
+)
 from metrics.definitions import (
     ENGAGEMENT_STEPS,
     SMALL_BASE,
@@ -92,6 +99,9 @@ def render(result: MetricResult) -> str:
         body.append(_figures(result))
     if result.series:
         body += ["", _series(result)]
+    if result.benchmarks:
+        body += ["", "Benchmarks:", *(f"  {line}" for line in
+                                      benchmark_lines(dict(result.values), result.benchmarks))]
     notes = _notes(result)
     if notes:
         body += [""] + notes

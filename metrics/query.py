@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from metrics.benchmarks import Benchmark
 from metrics.definitions import Basis, Comparison, CredentialKind, Granularity, Metric
 from metrics.errors import UserError
 from metrics.timerange import TimeRange
@@ -72,6 +73,7 @@ class MetricResult:
     by_group: tuple[GroupValues, ...] = ()
     series: tuple[Period, ...] = ()
     sections: tuple[tuple[str, Period], ...] = ()
+    benchmarks: tuple[Benchmark, ...] = ()
     sql: tuple[str, ...] = field(default=(), compare=False)
 
     @property

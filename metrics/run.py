@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection
 
 from metrics import sql
-from metrics.catalog import Group, Organization, list_groups, resolve_group
+from metrics.benchmarks import (
+    MIN_PEER_COHORT,
+    MIN_PEERS,
+    Benchmark,
+    industry_benchmark,
+    peer_benchmark,
+)
+from metrics.catalog import Group, Organization, list_groups, list_organizations, resolve_group
 from metrics.definitions import (
     ACTIVITY_KEYS,
     ENGAGEMENT_KEYS,
@@ -87,6 +94,7 @@ class _Runner:
             by_group=self.by_group(),
             series=self.series(),
             sections=self.sections(),
+            benchmarks=self.benchmarks(values),
             sql=tuple(self.statements),
         )
 
@@ -205,6 +213,20 @@ class _Runner:
         # engagement for the last 30 days only: the summary shows no other funnel
         return tuple((name, Period(r, self.values(r, engagement=name == "last_30_days")))
                      for name, r in ranges.items())
+
+    def benchmarks(self, values: Values) -> tuple[Benchmark, ...]:
+        """Industry and peer averages, for engagement answers of an issue-date cohort."""
+        q = self.query
+        if q.metric is not Metric.ENGAGEMENT or q.basis is not Basis.ISSUED \
+                or not values.get("issued"):
+            return ()
+        found = [industry_benchmark(self.org.industry)]
+        if len(list_organizations(self.conn)) > MIN_PEERS:
+            stmt = sql.peer_cohorts_select(self.org.id, q.time_range.start_at,
+                                           q.time_range.end_at, self.now, MIN_PEER_COHORT)
+            self.remember(stmt)
+            found.append(peer_benchmark(self.conn.execute(stmt).all()))
+        return tuple(b for b in found if b is not None)
 
     # -- execution ------------------------------------------------------------------------------
 

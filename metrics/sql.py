@@ -163,3 +163,32 @@ def _keyed(stmt: AnySelect, key: ColumnElement[int] | None) -> AnySelect:
         return stmt
     labelled = key.label("k")
     return stmt.add_columns(labelled).group_by(labelled)
+
+
+def peer_cohorts_select(
+    exclude_org_id: int,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime,
+    min_issued: int,
+) -> AnySelect:
+    """Per other organization: issued, opened, shared and referral_clicked of the range's
+    cohort (only organizations with at least `min_issued` credentials in it)."""
+    steps = {s.key: s for s in ENGAGEMENT_STEPS}
+    filters = [c.organization_id != exclude_org_id]
+    if start is not None:
+        filters.append(c.issued_at >= start)
+    if end is not None:
+        filters.append(c.issued_at < end)
+    issued = func.count(c.id)
+    return (
+        select(
+            c.organization_id,
+            issued.label("issued"),
+            *(func.coalesce(func.sum(case((_step_condition(steps[k], now), 1), else_=0)), 0)
+              .label(k) for k in ("opened", "shared", "referral_clicked")),
+        )
+        .where(*filters)
+        .group_by(c.organization_id)
+        .having(issued >= min_issued)
+    )

@@ -130,11 +130,83 @@ def bench_ask(home: Path) -> None:
     print(probe.stderr.strip())
 
 
+def pctl(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def bench_slack(home: Path) -> None:
+    """Acknowledgement and end-to-end latency of /credstats on the demo database, through
+    `credstats serve` and the tests' Slack stand-in."""
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.slack_client import Server
+    from tests.slack_standin import SlackStandIn, reset
+
+    url = f"sqlite:///{home / 'credstats.sqlite3'}"
+    standin = SlackStandIn().start()
+    server = Server(url, standin.api_url).start()
+    try:
+        acks, ends = [], []
+        for i in range(30):
+            reset(standin)
+            started = time.perf_counter()
+            _, _, ack = server.command("engagement group:CPA last quarter",
+                                       response_url=f"{standin.url}/response/{i}")
+            standin.wait_for(lambda s: s.named("chat.postMessage"), timeout=30)
+            ends.append(time.perf_counter() - started)
+            acks.append(ack)
+        print("\n## Slack (`credstats serve`, demo database, 30 sequential /credstats)")
+        print(f"acknowledgement: p50 {pctl(acks, .5) * 1000:.0f} ms, "
+              f"p95 {pctl(acks, .95) * 1000:.0f} ms")
+        print(f"command to posted answer: p50 {pctl(ends, .5) * 1000:.0f} ms, "
+              f"p95 {pctl(ends, .95) * 1000:.0f} ms")
+        reset(standin)
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            burst = list(pool.map(lambda i: server.command(
+                "groups last 365 days by:day", response_url=f"{standin.url}/response/b{i}"),
+                range(20)))
+        slowest = max(seconds for _, _, seconds in burst)
+        print(f"20 concurrent slow commands: slowest acknowledgement {slowest * 1000:.0f} ms")
+        standin.wait_for(lambda s: len(s.named("chat.postMessage")) >= 20, timeout=300)
+    finally:
+        server.stop()
+        standin.stop()
+
+
+def bench_charts(home: Path) -> None:
+    from bot.charts import chart_for
+    from metrics.catalog import list_groups, resolve_organization
+    from metrics.parse import parse
+    from metrics.run import run
+
+    engine = make_engine(f"sqlite:///{home / 'credstats.sqlite3'}")
+    now = datetime.now(UTC)
+    print("\n## Chart rendering (demo database, PNG bytes, median of 7)")
+    for question in ("engagement group:CPA last quarter", "issued this year by:month",
+                     "groups this year", "activity last 30 days"):
+        with engine.connect() as conn:
+            org = resolve_organization(conn, None)
+            result = run(conn, org, parse(question, now=now, catalog=list_groups(conn, org)),
+                         now)
+        chart_for(result)  # the first one pays for importing matplotlib
+        times = []
+        for _ in range(7):
+            t0 = time.perf_counter()
+            chart_for(result)
+            times.append(time.perf_counter() - t0)
+        print(f"{question!r:40} median {statistics.median(times) * 1000:.0f} ms")
+
+
 def main() -> None:
     print(f"credstats bench · {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {os.cpu_count()} cores · "
           f"Python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory() as tmp:
-        bench_ask(Path(tmp) / "home")
+        home = Path(tmp) / "home"
+        bench_ask(home)
+        bench_charts(home)
+        bench_slack(home)
         bench_import(Path(tmp))
 
 
