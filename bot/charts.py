@@ -53,8 +53,12 @@ def chart_for(result: MetricResult) -> Chart | None:
     drawing = draw(result)
     if drawing is None:
         return None
+    from matplotlib import rc_context
+
     buffer = BytesIO()
-    drawing.figure.savefig(buffer, format="png")
+    # unhinted glyphs and light PNG compression: a third less time, no visible difference
+    with rc_context({"text.hinting": "no_hinting"}):
+        drawing.figure.savefig(buffer, format="png", pil_kwargs={"compress_level": 1})
     return Chart(buffer.getvalue(), drawing.alt_text[:1000], f"credstats-{drawing.kind}.png",
                  header(result))
 
@@ -74,13 +78,27 @@ def draw(result: MetricResult) -> Drawing | None:
     return None
 
 
+WIDTH = 9.0  # inches; 990 px at 110 dpi, legible in a Slack message on phone and desktop
+CHAR = 0.072  # inches per character of a 9 pt label (DejaVu Sans, on average)
+
+
 def _figure(height: float = 4.5) -> Figure:
     from matplotlib.figure import Figure
-    from matplotlib.layout_engine import ConstrainedLayoutEngine
 
-    # a strip at the bottom is kept for the footnote, clear of the axis labels
-    return Figure(figsize=(9, height), dpi=110,
-                  layout=ConstrainedLayoutEngine(rect=(0, 0.05, 1, 0.95)))
+    return Figure(figsize=(WIDTH, height), dpi=110)
+
+
+def _frame(fig: Figure, title: str, *, label_chars: int, tick_lines: int = 1) -> None:
+    """Margins from what surrounds the axes: the title's lines above, the longest category
+    label on the left, tick labels, axis label and footnote below. Computed, not measured:
+    a layout engine would draw the figure twice (a test checks nothing is cut off)."""
+    height = fig.get_figheight()
+    top = 0.2 + 0.22 * (title.count("\n") + 1)
+    bottom = 0.75 + 0.15 * tick_lines
+    left = 0.3 + CHAR * label_chars
+    fig.subplots_adjust(left=left / WIDTH, right=1 - 0.25 / WIDTH, top=1 - top / height,
+                        bottom=bottom / height)
+    _suptitle(fig, title)
 
 
 def _footnote(fig: Figure, result: MetricResult) -> None:
@@ -121,7 +139,8 @@ def _trend(result: MetricResult) -> Drawing:
     ax.set_xticks(positions[::step], labels[::step], rotation=0)
     granularity = result.query.granularity.value if result.query.granularity else "period"
     ax.set_ylabel(f"{key} per {granularity}")
-    _suptitle(fig, _title(result))
+    _frame(fig, _title(result), label_chars=len(f"{max(values):,}") + 3,
+           tick_lines=2 if any("\n" in label for label in labels) else 1)
     if len(values) <= 16:
         for x, v in zip(positions, values, strict=True):
             ax.annotate(f"{v:,}", (x, v), ha="center", va="bottom", fontsize=8,
@@ -152,7 +171,7 @@ def _funnel(result: MetricResult) -> Drawing:
                     va="center", fontsize=9)
     ax.set_xlim(0, max(counts) * 1.6 or 1)
     ax.set_xlabel("credentials (cohort: issued in the range, each counted once per step)")
-    _suptitle(fig, _title(result))
+    _frame(fig, _title(result), label_chars=max(len(n) for n in names))
     _style(ax)
     alt = "Engagement funnel: " + "; ".join(
         f"{name} {count:,}" + (f" ({note})" if note else "") for name, count, note in steps)
@@ -176,7 +195,7 @@ def _groups(result: MetricResult) -> Drawing:
     ax.set_xlim(0, max(issued + [1]) * 1.55)
     ax.set_xlabel("credentials issued (dark: opened by their owner)")
     more = f" · top {MAX_BARS}, {hidden} more not shown" if hidden > 0 else ""
-    _suptitle(fig, _title(result, more))
+    _frame(fig, _title(result, more), label_chars=max(len(n) for n in names))
     _style(ax)
     scope = f"the top {len(shown)} of {len(rows)} groups (and {hidden} more groups not shown)" \
         if hidden > 0 else f"{len(rows)} groups"
@@ -195,7 +214,7 @@ def _activity(result: MetricResult) -> Drawing:
         ax.annotate(f" {v[k]:,}", (v[k], y), va="center", fontsize=9)
     ax.set_xlim(0, max(v[k] for k in busy) * 1.25)
     ax.set_xlabel("events in the range (by event date, any actor)")
-    _suptitle(fig, _title(result))
+    _frame(fig, _title(result), label_chars=max(len(k) for k in busy))
     _style(ax)
     alt = "Events by type: " + "; ".join(f"{k} {v[k]:,}" for k in busy)
     return _png(fig, result, alt, "activity")

@@ -295,6 +295,51 @@ def demo(db: str | None, if_missing: bool, now: str | None) -> None:
                f"{summary.recipients_new:,} recipients.")
 
 
+GALLERY = (
+    ("funnel-large-group", "engagement group:CPA last quarter"),
+    ("funnel-small-group", "engagement group:DSB last 30 days"),
+    ("funnel-all-groups", "engagement this year"),
+    ("trend-monthly", "issued this year by:month"),
+    ("trend-weekly", "issued group:CFA last 12 weeks by:week"),
+    ("trend-daily-activity", "activity last 30 days by:day"),
+    ("groups-ranked", "groups this year"),
+    ("compare-three", "compare CPA vs CFA vs DSB last quarter"),
+    ("activity-by-type", "activity last quarter"),
+)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@db_option
+@now_option
+@user_errors
+def gallery(directory: Path, db: str | None, now: str | None) -> None:
+    """Render every chart type from the demo data into DIRECTORY, to look at."""
+    from bot.charts import chart_for
+    from metrics.catalog import list_groups, resolve_organization
+    from metrics.demo import DEMO_ORG
+    from metrics.parse import parse
+    from metrics.run import run
+
+    clock = parse_now(now, "UTC")
+    engine = open_database(db, clock)
+    directory.mkdir(parents=True, exist_ok=True)
+    index = []
+    with engine.connect() as conn:
+        organization = resolve_organization(conn, DEMO_ORG)
+        catalog = list_groups(conn, organization)
+        for name, question in GALLERY:
+            result = run(conn, organization, parse(question, now=clock, catalog=catalog), clock)
+            chart = chart_for(result)
+            if chart is None:
+                index.append(f"{name}: no chart ({question})")
+                continue
+            (directory / f"{name}.png").write_bytes(chart.png)
+            index.append(f"{name}.png: {question}\n    alt text: {chart.alt_text}")
+    (directory / "index.txt").write_text("\n".join(index) + "\n")
+    click.echo(f"{len(GALLERY)} charts in {directory} (see index.txt).")
+
+
 @cli.command()
 @click.argument("metric", required=False)
 @user_errors

@@ -131,7 +131,9 @@ def test_embedded_database_is_created_with_demo_data(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", [[], ["ask"], ["parse"], ["import"], ["db"],
-                                     ["db", "upgrade"], ["demo"], ["explain"]])
+                                     ["db", "upgrade"], ["demo"], ["explain"], ["serve"],
+                                     ["socket"], ["org"], ["org", "list"], ["org", "link"],
+                                     ["org", "set-industry"], ["gallery"]])
 def test_every_command_has_help(command: list[str]) -> None:
     done = credstats(*command, "--help")
     assert done.returncode == 0 and "Usage: credstats" in done.stdout
@@ -145,3 +147,23 @@ def test_explain_matches_readme() -> None:
     done = credstats("explain", "engagement")
     assert "opened (Opened): credentials viewed at least once by their owner" in done.stdout
     assert credstats("explain", "enagement").returncode == 2
+
+
+def test_every_command_is_in_the_readme() -> None:
+    from bot.cli import cli
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for name, command in cli.commands.items():
+        subcommands = getattr(command, "commands", None)
+        for full in ([f"credstats {name} {sub}" for sub in subcommands] if subcommands
+                     else [f"credstats {name}"]):
+            assert full in readme, full
+
+
+def test_gallery_renders_every_chart_type(tmp_path: Path) -> None:
+    env = {"CREDSTATS_HOME": str(tmp_path / "home")}
+    done = credstats("gallery", str(tmp_path / "g"), env=env)
+    assert done.returncode == 0, done.stderr
+    pngs = sorted(p.name for p in (tmp_path / "g").glob("*.png"))
+    assert len(pngs) == 9
+    assert all((tmp_path / "g" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
