@@ -141,6 +141,13 @@ def _trend(result: MetricResult) -> Drawing:
     ax.set_ylabel(f"{key} per {granularity}")
     _frame(fig, _title(result), label_chars=len(f"{max(values):,}") + 3,
            tick_lines=2 if any("\n" in label for label in labels) else 1)
+    before = [p.values[key] for p in result.previous_series][: len(values)]
+    if before and result.previous:
+        ax.plot(positions[: len(before)], before, color=GREY, linewidth=1.5, alpha=0.8,
+                marker="o", markersize=3)
+        compared = result.previous.time_range
+        ax.set_xlabel(f"grey line: the {compared.label} ({compared.describe()})", color=GREY,
+                      fontsize=9)
     if len(values) <= 16:
         for x, v in zip(positions, values, strict=True):
             ax.annotate(f"{v:,}", (x, v), ha="center", va="bottom", fontsize=8,
@@ -149,6 +156,9 @@ def _trend(result: MetricResult) -> Drawing:
     peak = max(values)
     alt = (f"Bar chart of {key} per {granularity}, {result.time_range.describe()}: "
            f"{len(values)} bars, total {sum(values):,}, highest {peak:,}.")
+    if before and result.previous:
+        alt += (f" A grey line shows the {result.previous.time_range.label} "
+                f"({result.previous.time_range.describe()}): total {sum(before):,}.")
     return _png(fig, result, alt, "trend")
 
 

@@ -47,6 +47,10 @@ def result_json(result: MetricResult) -> dict[str, Any]:
             {**range_json(p.time_range, label=False), "values": dict(p.values)}
             for p in result.series
         ],
+        "previous_series": [
+            {**range_json(p.time_range, label=False), "values": dict(p.values)}
+            for p in result.previous_series
+        ],
         "summary": {name: _period(period) for name, period in result.sections},
         "benchmarks": [
             {"label": b.label, "source": b.source, "organizations": b.organizations,

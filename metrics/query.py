@@ -72,6 +72,7 @@ class MetricResult:
     previous: Period | None = None
     by_group: tuple[GroupValues, ...] = ()
     series: tuple[Period, ...] = ()
+    previous_series: tuple[Period, ...] = ()  # the compared range's buckets, same granularity
     sections: tuple[tuple[str, Period], ...] = ()
     benchmarks: tuple[Benchmark, ...] = ()
     sql: tuple[str, ...] = field(default=(), compare=False)

@@ -75,6 +75,7 @@ class _Runner:
         q = self.query
         values = self.values(q.time_range)
         previous = None
+        previous_series: tuple[Period, ...] = ()
         if q.metric is not Metric.HELP:
             comparisons: dict[Comparison, Callable[[], TimeRange | None]] = {
                 Comparison.PREVIOUS: q.time_range.previous,
@@ -84,6 +85,7 @@ class _Runner:
             compared = comparisons[q.compare]()
             if compared is not None:
                 previous = Period(compared, self.values(compared))
+                previous_series = self.series(compared, funnel=False)
         return MetricResult(
             query=q,
             org=self.org.name,
@@ -93,6 +95,7 @@ class _Runner:
             previous=previous,
             by_group=self.by_group(),
             series=self.series(),
+            previous_series=previous_series,
             sections=self.sections(),
             benchmarks=self.benchmarks(values),
             sql=tuple(self.statements),
@@ -151,11 +154,14 @@ class _Runner:
             out.sort(key=lambda gv: (-gv.values["issued"], gv.group.lower()))
         return tuple(out)
 
-    def series(self) -> tuple[Period, ...]:
+    def series(self, rng: TimeRange | None = None, *, funnel: bool = True
+               ) -> tuple[Period, ...]:
+        """Buckets of the query's range, or of `rng` (the range it is compared with; its buckets
+        carry counts only, `funnel=False`, for the faint line of a trend chart)."""
         granularity = self.query.granularity
         if granularity is None:
             return ()
-        rng = self.query.time_range
+        rng = rng or self.query.time_range
         first = None
         if rng.start is None:
             earliest: datetime | None = self.conn.execute(
@@ -178,7 +184,8 @@ class _Runner:
         lo, hi = bounds[0], bounds[-1]
         assert lo is not None and hi is not None
         metric = self.query.metric
-        engagement = metric in (Metric.ENGAGEMENT, Metric.SUMMARY, Metric.GROUPS, Metric.COMPARE)
+        engagement = funnel and metric in (Metric.ENGAGEMENT, Metric.SUMMARY, Metric.GROUPS,
+                                           Metric.COMPARE)
         per_bucket: dict[int, Values] = self.keyed(
             sql.cohort_select(
                 self.scope, lo, hi, self.now,
