@@ -30,13 +30,14 @@ EXAMPLES = (
 
 METRIC_WORDS: dict[Metric, tuple[str, ...]] = {
     Metric.HELP: ("help", "usage", "commands"),
-    Metric.COMPARE: ("compare", "comparison", "comparing", "vs", "versus", "side-by-side"),
+    Metric.COMPARE: ("compare", "comparison", "comparing", "vs", "versus", "v", "side-by-side"),
     Metric.GROUPS: ("groups", "top", "leaderboard", "ranking", "ranked", "rank", "best",
                     "most", "programs", "courses"),
     Metric.ACTIVITY: ("activity", "events", "happened", "happening"),
     Metric.ENGAGEMENT: ("engagement", "engaged", "engage", "opened", "open", "opens", "views",
                         "viewed", "funnel", "downloaded", "downloads", "shared", "shares",
-                        "linkedin", "clicks", "interacted", "interaction", "interactions"),
+                        "linkedin", "clicks", "interacted", "interaction", "interactions",
+                        "download", "share", "referral", "referrals", "wallet", "profile"),
     Metric.RECIPIENTS: ("recipients", "recipient", "learners", "earners", "people", "unique",
                         "students", "individuals", "holders"),
     Metric.ISSUED: ("issued", "issuance", "issue", "issuing", "credentials", "credential",
@@ -57,7 +58,7 @@ FILLER = frozenset(
     received receive earned earn given gave delivered deliver did done made make were has
     credstats hey hi can could would list see look like about any some our org organization
     group program course certification team overall altogether new just only currently now
-    date range doing going performing looking same but about instead also again then""".split()
+    date range doing going performing looking same but about instead also again then s""".split()
 )
 
 OPTION_KEYS = ("group", "kind", "by", "vs", "tz", "basis", "format")
@@ -304,6 +305,7 @@ def _take_words(state: _State, text: str) -> list[str]:
                   lambda m: _granularity(state, Granularity(m.group(1) or m.group(2))), text)
     text = re.sub(r"\b(?:by|per|each|for\s+each|for\s+every)\s+groups?\b|\bgroup\s+by\s+group\b",
                   lambda m: _metric(state, Metric.GROUPS), text)
+    text = re.sub(r"\btop\s+\d+\b", lambda m: _metric(state, Metric.GROUPS), text)
     text = re.sub(r"\bhow\s+many\s+(?:people|recipients|learners|earners|students)\b",
                   lambda m: _metric(state, Metric.RECIPIENTS), text)
     words = re.findall(r"[\w'&+./-]+|\?", text)

@@ -43,6 +43,9 @@ NUMBERS = {w: i + 1 for i, w in enumerate(
 ORDINAL_QUARTERS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3,
                     "fourth": 4, "4th": 4, "last": 4}
 UNITS = {u.value: u for u in Granularity}
+SHORT_UNITS = {"d": Granularity.DAY, "w": Granularity.WEEK, "wk": Granularity.WEEK,
+               "wks": Granularity.WEEK, "mo": Granularity.MONTH, "mos": Granularity.MONTH,
+               "y": Granularity.YEAR, "yr": Granularity.YEAR, "yrs": Granularity.YEAR}
 
 _MONTH = r"(?:" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\b\.?"
 _WEEKDAY = r"(?:" + "|".join(sorted(WEEKDAYS, key=len, reverse=True)) + r")\b"
@@ -58,6 +61,8 @@ _TO = r"(?:\s*(?:\.\.|–|—)\s*|\s+-\s+|-(?=\s*[a-z])|\s+(?:to|and|until|till|
 _QUARTER = (r"(?:q([1-4])(?:\s*(?:of\s+)?-?\s*(\d{4}))?|(\d{4})\s*-?\s*q([1-4])"
             r"|(?:the\s+)?(first|second|third|fourth|1st|2nd|3rd|4th)\s+quarter"
             r"(?:\s+(?:of\s+)?(\d{4}))?)")
+
+_QUARTER_ONLY = r"(?:q([1-4])|(?:the\s+)?(first|second|third|fourth|1st|2nd|3rd|4th)\s+quarter)"
 
 EXAMPLES = ["last quarter", "2026-07-01..2026-09-30", "since March 1"]
 
@@ -201,6 +206,24 @@ def _named_quarter(m: re.Match[str]) -> Resolver:
     return resolve
 
 
+def _quarter_of_relative_year(m: re.Match[str]) -> Resolver:
+    number = int(m.group(1)) if m.group(1) else ORDINAL_QUARTERS[m.group(2)]
+
+    def resolve(today: date, tz: str) -> TimeRange:
+        year = today.year - (1 if m.group(3) == "last" else 0)
+        start = date(year, 3 * number - 2, 1)
+        return named_unit(start, Granularity.QUARTER, today, tz, f"Q{number} {year}")
+    return resolve
+
+
+def _month_of_relative_year(m: re.Match[str]) -> Resolver:
+    def resolve(today: date, tz: str) -> TimeRange:
+        year = today.year - (1 if m.group(2) == "last" else 0)
+        start = date(year, MONTHS[m.group(1).rstrip(".")], 1)
+        return named_unit(start, Granularity.MONTH, today, tz, f"{start:%B %Y}")
+    return resolve
+
+
 def _future(m: re.Match[str]) -> Resolver:
     raise UserError(
         f"'{m.group(0).strip()}' is in the future: credstats counts what has happened.",
@@ -243,19 +266,29 @@ RULES: list[Rule] = [
      lambda m: lambda today, tz: _days(
          None, parse_date(m.group(1), today)
          + timedelta(days=0 if m.group(0).startswith("before") else 1), tz, m.group(0).strip())),
+    (re.compile(rf"\b(?:since|from)\s+the\s+(?:start|beginning)\s+of\s+(?:the|this)\s+{_UNIT}"),
+     lambda m: lambda today, tz: current_unit(today, UNITS[m.group(1)], tz, m.group(0).strip())),
+    (re.compile(rf"\b(?:in\s+|during\s+)?{_QUARTER_ONLY}\s+(?:of\s+)?(last|this)\s+year\b"),
+     _quarter_of_relative_year),
+    (re.compile(rf"\b(?:in\s+|during\s+)?({_MONTH})\s+(?:of\s+)?(last|this)\s+year\b"),
+     _month_of_relative_year),
     (re.compile(r"\b(?:all[- ]time|ever|lifetime|since\s+(?:the\s+)?(?:beginning|start|launch|"
                 r"inception))\b"),
      lambda m: lambda today, tz: all_time(tz)),
     (re.compile(rf"\b(?:last|past|previous|prior|trailing)\s+{_COUNT}\s+{_UNIT}"),
      lambda m: lambda today, tz: rolling(
          today, _count(m.group(1)), UNITS[m.group(2)], tz, m.group(0).strip())),
+    (re.compile(r"\b(?:last|past|trailing)\s+(\d+)\s*(d|w|wk|wks|mo|mos|y|yr|yrs)\b"),
+     lambda m: lambda today, tz: rolling(
+         today, int(m.group(1)), SHORT_UNITS[m.group(2)], tz, m.group(0).strip())),
     (re.compile(rf"\b(?:this|current)\s+{_UNIT}(?:\s+(?:so\s+far|to\s+date))?"
                 r"|\b(w|m|q|y)td\b|\b(week|month|quarter|year)[- ]to[- ]date\b"),
      lambda m: lambda today, tz: current_unit(
          today, UNITS[m.group(1) or m.group(3)] if (m.group(1) or m.group(3)) else
          {"w": Granularity.WEEK, "m": Granularity.MONTH, "q": Granularity.QUARTER,
           "y": Granularity.YEAR}[m.group(2)], tz, m.group(0).strip())),
-    (re.compile(rf"\b(?:the\s+)?(?:last|previous|prior)\s+{_UNIT}"),
+    (re.compile(rf"\b(?:the\s+)?(?:last|previous|prior)\s+(?:full\s+|complete\s+|whole\s+)?"
+                rf"{_UNIT}"),
      lambda m: lambda today, tz: previous_unit(today, UNITS[m.group(1)], tz,
                                                m.group(0).strip().removeprefix("the "))),
     (re.compile(rf"\bpast\s+{_UNIT}"),

@@ -197,6 +197,19 @@ def test_arbitrary_text_never_crashes(text: str) -> None:
     ("issued this quarter so far", ("issued", (), "2026-10-01", "2026-11-30")),
     ("issued in the last 30 days", ("issued", (), "2026-10-31", "2026-11-30")),
     ("how are we doing", ("summary", (), "2026-10-31", "2026-11-30")),
+    ("issued since the start of the year", ("issued", (), "2026-01-01", "2026-11-30")),
+    ("issued since the beginning", ("issued", (), None, None)),
+    ("issued Q3 last year", ("issued", (), "2025-07-01", "2025-10-01")),
+    ("issued third quarter of last year", ("issued", (), "2025-07-01", "2025-10-01")),
+    ("issued October last year", ("issued", (), "2025-10-01", "2025-11-01")),
+    ("issued last 7d", ("issued", (), "2026-11-23", "2026-11-30")),
+    ("issued last 3mo", ("issued", (), "2026-08-30", "2026-11-30")),
+    ("issued last full week", ("issued", (), "2026-11-16", "2026-11-23")),
+    ("yesterday's activity", ("activity", (), "2026-11-28", "2026-11-29")),
+    ("CPA v CFA last quarter", ("compare", (CPA, CFA), "2026-07-01", "2026-10-01")),
+    ("top 5 groups this year", ("groups", (), "2026-01-01", "2026-11-30")),
+    ("issued Jan-Mar 2026", ("issued", (), "2026-01-01", "2026-04-01")),
+    ("issued from 1/1/2026 to 3/31/2026", ("issued", (), "2026-01-01", "2026-04-01")),
 ])
 def test_natural_forms(text: str, expected: tuple[str, tuple[str, ...], str | None, str | None]
                        ) -> None:
