@@ -401,14 +401,47 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 @user_errors
 def socket() -> None:
     """Run the Slack app in Socket Mode (no public URL needed; SLACK_APP_TOKEN)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     from bot.slack.app import create_app
+    from bot.slack.deps import Deps
+    from bot.slack.scheduler import start_scheduler
 
     settings = _slack_settings(socket_mode=True)
     _logging()
-    app = create_app(settings, _server_engine(settings.database_url))
+    engine = _server_engine(settings.database_url)
+    deps = Deps(settings, engine, ThreadPoolExecutor(max_workers=settings.workers))
+    app = create_app(settings, engine, deps)
+    start_scheduler(settings, deps)
     SocketModeHandler(app, settings.app_token).start()  # type: ignore[no-untyped-call]
+
+
+@cli.group()
+def digest() -> None:
+    """Scheduled digests (managed in Slack with /credstats digest …)."""
+
+
+@digest.command("run-due")
+@now_option
+@user_errors
+def digest_run_due(now: str | None) -> None:
+    """Run one scheduler tick: post every digest due now, then exit (for cron and tests)."""
+    from datetime import timedelta
+
+    from bot.digests import tick
+    from bot.slack.scheduler import client_for_team
+
+    settings = _slack_settings()
+    clock = parse_now(now, "UTC")
+    engine = _server_engine(settings.database_url)
+    outcomes = tick(engine, client_for_team(settings, engine), clock,
+                    timedelta(hours=settings.digest_grace_hours))
+    for run_id, state in outcomes:
+        click.echo(f"digest run {run_id}: {state.value}")
+    if not outcomes:
+        click.echo("nothing due")
 
 
 @cli.group()

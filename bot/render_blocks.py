@@ -62,7 +62,7 @@ def _change(v: Mapping[str, int], pv: Mapping[str, int] | None, key: str,
     return f"  _{text}_"
 
 
-def _figure_lines(result: MetricResult) -> list[str]:
+def figure_lines(result: MetricResult) -> list[str]:
     v = result.values
     pv = result.previous.values if result.previous else None
     lines = [f"*{v['issued']:,}* issued{_change(v, pv, 'issued')}",
@@ -144,7 +144,7 @@ def render_blocks(result: MetricResult, query_text: str) -> tuple[list[Block], s
     elif q.metric in (Metric.GROUPS, Metric.COMPARE):
         lines = _group_lines(result)
     else:
-        lines = _figure_lines(result)
+        lines = figure_lines(result)
     blocks.append(_section("\n".join(lines)))
     if result.series:
         blocks.append(_section(f"*By {q.granularity.value if q.granularity else ''}*\n"

@@ -36,6 +36,8 @@ class Settings:
     org: str | None = None
     timezone: str = "UTC"
     workers: int = 8
+    admins: tuple[str, ...] = ()  # Slack user ids who may change anyone's digests
+    digest_grace_hours: float = 24.0
 
     @property
     def oauth(self) -> bool:
@@ -90,6 +92,13 @@ def load_settings(*, socket_mode: bool = False, env: dict[str, str] | None = Non
     workers_text = get("CREDSTATS_WORKERS") or "8"
     if not workers_text.isdigit() or int(workers_text) < 1:
         problems.append(f"CREDSTATS_WORKERS {workers_text!r} is not a positive number")
+    grace_text = get("CREDSTATS_DIGEST_GRACE_HOURS") or "24"
+    try:
+        grace = float(grace_text)
+    except ValueError:
+        grace = -1
+    if grace < 0:
+        problems.append(f"CREDSTATS_DIGEST_GRACE_HOURS {grace_text!r} is not a number of hours")
     if problems:
         raise SettingsError(problems)
     return Settings(
@@ -103,4 +112,6 @@ def load_settings(*, socket_mode: bool = False, env: dict[str, str] | None = Non
         org=get("CREDSTATS_ORG"),
         timezone=timezone,
         workers=int(workers_text),
+        admins=tuple(u.strip() for u in (get("CREDSTATS_ADMINS") or "").split(",") if u.strip()),
+        digest_grace_hours=grace,
     )

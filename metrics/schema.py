@@ -176,3 +176,44 @@ team_organizations = Table(
     Column("team_id", String(50), primary_key=True),
     Column("organization_id", Id, ForeignKey("organizations.id"), nullable=False),
 )
+
+# -- scheduled digests --------------------------------------------------------------------------
+
+digest_subscriptions = Table(
+    "digest_subscriptions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("team_id", String(50), nullable=False),
+    Column("channel_id", String(50), nullable=False),
+    Column("organization_id", Id, ForeignKey("organizations.id"), nullable=False),
+    Column("created_by", String(50), nullable=False),
+    Column("frequency", String(10), nullable=False),
+    Column("weekday", Integer, nullable=True),  # weekly: 0 = Monday
+    Column("at_minute", Integer, nullable=False),  # minutes after local midnight
+    Column("timezone", String(64), nullable=False),
+    Column("groups", String(2000), nullable=False, server_default=text("''")),
+    Column("skip_empty", Integer, nullable=False, server_default=text("0")),
+    Column("paused", Integer, nullable=False, server_default=text("0")),
+    Column("created_at", UTCDateTime(), nullable=False),
+    CheckConstraint("frequency IN ('daily', 'weekly', 'monthly')", name="frequency_known"),
+    Index(None, "team_id", "channel_id"),
+)
+
+digest_runs = Table(
+    "digest_runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("subscription_id", Id, ForeignKey("digest_subscriptions.id"), nullable=False),
+    Column("period_start", UTCDateTime(), nullable=False),
+    Column("scheduled_for", UTCDateTime(), nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("message_ts", String(50), nullable=True),
+    Column("error", String(500), nullable=True),
+    UniqueConstraint("subscription_id", "period_start"),
+    CheckConstraint(
+        "state IN ('claimed', 'posting', 'posted', 'failed', 'skipped', 'unknown')",
+        name="state_known"),
+    Index(None, "state", "updated_at"),
+)

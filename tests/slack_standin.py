@@ -32,6 +32,9 @@ class SlackStandIn:
     user_timezones: dict[str, str] = field(default_factory=dict)
     failures: dict[str, list[str]] = field(default_factory=dict)  # method → errors to return
     rate_limits: dict[str, int] = field(default_factory=dict)  # method → 429s to return first
+    delays: dict[str, float] = field(default_factory=dict)  # method → seconds before answering
+    history_errors: list[str] = field(default_factory=list)
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel → posts
     bot_user_id: str = "UBOT"
     team_id: str = "T1"
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -89,8 +92,24 @@ class SlackStandIn:
                          "team_id": self.team_id, "team": "Test", "user": "credstats",
                          "url": "https://test.slack.com/"}, {}
         if method in ("chat.postMessage", "chat.update"):
+            ts = f"1700000000.{n:06d}"
+            metadata = params.get("metadata")
+            if isinstance(metadata, str):
+                metadata = json.loads(metadata)
+            with self.lock:
+                self.messages.setdefault(str(params.get("channel")), []).append(
+                    {"ts": ts, "text": params.get("text"), "metadata": metadata})
+            delay = self.delays.get(method)
+            if delay:
+                time.sleep(delay)  # the message is stored: as if Slack answered slowly
             return 200, {"ok": True, "channel": params.get("channel"),
-                         "ts": f"1700000000.{n:06d}", "message": {"text": params.get("text")}}, {}
+                         "ts": ts, "message": {"text": params.get("text")}}, {}
+        if method == "conversations.history":
+            if self.history_errors:
+                return 200, {"ok": False, "error": self.history_errors[0]}, {}
+            with self.lock:
+                found = list(self.messages.get(str(params.get("channel")), []))
+            return 200, {"ok": True, "messages": found[::-1], "has_more": False}, {}
         if method == "chat.postEphemeral":
             return 200, {"ok": True, "message_ts": f"1700000000.{n:06d}"}, {}
         if method == "users.info":
@@ -186,6 +205,9 @@ def _handler(standin: SlackStandIn) -> type[BaseHTTPRequestHandler]:
 def reset(standin: SlackStandIn) -> None:
     with standin.lock:
         standin.calls.clear()
+        standin.messages.clear()
+        standin.delays.clear()
+        standin.history_errors.clear()
         standin.failures.clear()
         standin.rate_limits.clear()
         standin.user_timezones.clear()

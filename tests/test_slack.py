@@ -296,3 +296,43 @@ def test_secrets_never_reach_the_logs(db_url: str, standin: SlackStandIn) -> Non
     finally:
         log = noisy.stop()
     assert "xoxb-very-secret-token" not in log and "shh-signing-secret" not in log
+
+
+def test_digest_subscriptions_through_the_slash_command(server: Server,
+                                                        standin: SlackStandIn) -> None:
+    def say(text: str, user: str = "U1") -> str:
+        reset(standin)
+        server.command(text, user=user, channel="C42",
+                       response_url=f"{standin.url}/response/d")
+        [reply] = standin.wait_for(lambda s: s.named("response_url"))
+        assert reply.params["response_type"] == "ephemeral"
+        return str(reply.params["text"])
+
+    for bad, why in (("digest add weekly at 25:00", "'25:00' is not a time of day"),
+                     ("digest add tz:Mars/Base", "Unknown timezone 'Mars/Base'"),
+                     ("digest add group:NOPE", "No group called 'NOPE'"),
+                     ("digest add #general", "pick it from Slack's autocomplete"),
+                     ("digest add on funday", "'funday' is not a day of the week")):
+        assert why in say(bad)
+    assert "No digests in this channel yet" in say("digest list")
+
+    created = say("digest add <#C77|reports> weekly on friday at 8:30am tz:Europe/London "
+                  "group:CPA skip-empty")
+    assert "Digest created: #1" in created and "<#C77>" in created
+    assert "every Friday at 08:30 Europe/London" in created
+    assert "groups: Certified Public Accountant" in created and "skips empty" in created
+    assert standin.named("conversations.join")  # a public channel: the bot joins it
+    assert "every Monday at 09:00 UTC" in say("digest add")  # the defaults, this channel
+    listed = say("digest list all")
+    assert "#1" in listed and "#2" in listed
+    assert "<#C77>" not in say("digest list")  # this channel's only
+
+    assert "Only <@U1>" in say("digest pause 1", user="U2")
+    assert "Digest #1 paused" in say("digest pause 1")
+    assert "PAUSED" in say("digest list all")
+    assert "Digest #1 resumed" in say("digest resume 1")
+    preview = say("digest preview 1")
+    assert preview.startswith("Preview of the digest due Fri")
+    assert "Digest #2 removed" in say("digest remove 2")
+    assert "#2" not in say("digest list all")
+    assert "There is no digest #9" in say("digest pause 9")

@@ -82,6 +82,15 @@ def _answer(deps: Deps, client: WebClient, question: Question) -> None:
     if words and words[0].lower() == "explain":
         _ephemeral(client, question, *explain_blocks(explain(" ".join(words[1:]) or None)))
         return
+    if words and words[0].lower() == "digest" and question.source == "command":
+        from bot.slack import digest_commands
+
+        with deps.engine.connect() as conn:
+            org = _organization(deps, conn, question.team_id)
+        reply = digest_commands.handle(deps, client, org, question.team_id, question.user_id,
+                                       question.channel_id, question.text, now)
+        _ephemeral(client, question, [_text_block(reply)], reply)
+        return
     tz = deps.timezones.get(client, question.user_id) or deps.settings.timezone
     if question.event_id:
         with deps.engine.begin() as conn:

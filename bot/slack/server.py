@@ -25,10 +25,18 @@ def health(engine: Engine) -> tuple[str, bytes]:
     return "503 Service Unavailable", b"database unreachable\n"
 
 
-def wsgi_app(settings: Settings, engine: Engine) -> WSGIApp:
-    from bot.slack.app import create_app
+def wsgi_app(settings: Settings, engine: Engine, *, scheduler: bool = True) -> WSGIApp:
+    from concurrent.futures import ThreadPoolExecutor
 
-    slack = SlackRequestHandler(create_app(settings, engine), path="/slack/events")
+    from bot.slack.app import create_app
+    from bot.slack.deps import Deps
+    from bot.slack.scheduler import start_scheduler
+
+    deps = Deps(settings, engine, ThreadPoolExecutor(max_workers=settings.workers,
+                                                     thread_name_prefix="credstats-answer"))
+    slack = SlackRequestHandler(create_app(settings, engine, deps), path="/slack/events")
+    if scheduler:
+        start_scheduler(settings, deps)
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]
                     ) -> Iterable[bytes]:

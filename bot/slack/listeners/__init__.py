@@ -9,7 +9,7 @@ from bot.slack.listeners import actions, commands, events
 COMMANDS = ("/credstats",)
 EVENTS = ("app_mention", "message.im")
 BOT_SCOPES = ("commands", "chat:write", "files:write", "app_mentions:read", "im:history",
-              "users:read")
+              "users:read", "channels:join", "channels:history", "groups:history")
 
 
 def register_listeners(app: App, deps: Deps) -> None:
