@@ -17,8 +17,8 @@ from bot.numbers import (
     rate_change,
     small_base,
 )
-from bot.render_text import empty_line, header
-from metrics.definitions import ENGAGEMENT_STEPS, SMALL_BASE, Basis, EventType, Metric
+from bot.render_text import basis_words, empty_line, header
+from metrics.definitions import ENGAGEMENT_STEPS, SMALL_BASE, EventType, Metric
 from metrics.query import MetricResult
 
 Block = dict[str, Any]
@@ -35,14 +35,7 @@ def _context(text: str) -> Block:
 
 
 def context_line(result: MetricResult) -> str:
-    q = result.query
-    if q.metric is Metric.ACTIVITY:
-        basis = "counted by event date"
-    elif q.basis is Basis.EVENT:
-        basis = "engagement by event date"
-    else:
-        basis = "engagement by cohort: credentials issued in the range, their events to date"
-    parts = [f"Timezone {q.tz}", basis]
+    parts = [f"Timezone {result.query.tz}", basis_words(result)]
     if result.previous:
         prev = result.previous.time_range
         parts.append(f"compared with the {prev.label} ({prev.describe()})")

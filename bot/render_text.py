@@ -54,17 +54,20 @@ def header(result: MetricResult) -> str:
     return " · ".join(parts)
 
 
-def context(result: MetricResult) -> str:
+def basis_words(result: MetricResult) -> str:
+    """What the figures are counted by, as every answer says it."""
     q = result.query
     if q.metric is Metric.ACTIVITY:
-        basis = "activity by event date (events that happened in the range)"
-    elif q.basis is Basis.EVENT:
-        basis = "engagement by event date"
-    else:
-        basis = "engagement by cohort (credentials issued in the range, their events to date)"
+        return "activity by event date (events that happened in the range)"
+    if q.basis is Basis.EVENT:
+        return "engagement by event date"
+    return "engagement by cohort (credentials issued in the range, their events to date)"
+
+
+def context(result: MetricResult) -> str:
     as_of = result.now.astimezone(result.time_range.zone).strftime("%b %-d, %Y %H:%M")
-    return (f"{result.org} · timezone {q.tz} · as of {as_of} · {basis} · "
-            "definitions: credstats explain")
+    return (f"{result.org} · timezone {result.query.tz} · as of {as_of} · "
+            f"{basis_words(result)} · definitions: credstats explain")
 
 
 def empty_line(result: MetricResult) -> str:

@@ -32,14 +32,19 @@ class Scope:
     kind: CredentialKind | None = None
 
 
-def _credential_filters(
-    scope: Scope, start: datetime | None, end: datetime | None
-) -> list[ColumnElement[bool]]:
-    filters: list[ColumnElement[bool]] = [c.organization_id == scope.org_id]
+def _issued_within(start: datetime | None, end: datetime | None) -> list[ColumnElement[bool]]:
+    filters: list[ColumnElement[bool]] = []
     if start is not None:
         filters.append(c.issued_at >= start)
     if end is not None:
         filters.append(c.issued_at < end)
+    return filters
+
+
+def _credential_filters(
+    scope: Scope, start: datetime | None, end: datetime | None
+) -> list[ColumnElement[bool]]:
+    filters = [c.organization_id == scope.org_id, *_issued_within(start, end)]
     if scope.group_ids:
         filters.append(c.group_id.in_(scope.group_ids))
     if scope.kind is not None:
@@ -201,11 +206,7 @@ def peer_cohorts_select(
     """Per other organization: issued, opened, shared and referral_clicked of the range's
     cohort (only organizations with at least `min_issued` credentials in it)."""
     steps = {s.key: s for s in ENGAGEMENT_STEPS}
-    filters = [c.organization_id != exclude_org_id]
-    if start is not None:
-        filters.append(c.issued_at >= start)
-    if end is not None:
-        filters.append(c.issued_at < end)
+    filters = [c.organization_id != exclude_org_id, *_issued_within(start, end)]
     issued = func.count(c.id)
     return (
         select(

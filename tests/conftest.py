@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from metrics.db import make_engine, normalize_url, upgrade
+from tests.slack_standin import SlackStandIn
 
 PG_URL = os.environ.get(
     "CREDSTATS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -98,3 +99,11 @@ def _isolated_home(
     monkeypatch.setenv("CREDSTATS_HOME", str(tmp_path_factory.mktemp("credstats-home")))
     monkeypatch.delenv("CREDSTATS_DATABASE_URL", raising=False)
     monkeypatch.delenv("CREDSTATS_TIMEZONE", raising=False)
+
+
+@pytest.fixture
+def standin() -> Iterator[SlackStandIn]:
+    """A local Slack Web API stand-in (tests/slack_standin.py) for one test."""
+    s = SlackStandIn().start()
+    yield s
+    s.stop()

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,12 +63,6 @@ def test_daily_and_monthly_periods() -> None:
     assert due.isoformat() == "2026-11-01T09:00:00+00:00"
     assert period_for(monthly, due).describe() == "Oct 1 – Oct 31, 2026"
 
-
-@pytest.fixture
-def standin() -> Iterator[SlackStandIn]:
-    s = SlackStandIn().start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture

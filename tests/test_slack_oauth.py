@@ -7,11 +7,9 @@ from __future__ import annotations
 import re
 import subprocess
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 
 from metrics.db import make_engine, upgrade
@@ -22,12 +20,6 @@ from tests.slack_standin import SlackStandIn
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 
-
-@pytest.fixture
-def standin() -> Iterator[SlackStandIn]:
-    s = SlackStandIn().start()
-    yield s
-    s.stop()
 
 
 def test_install_link_and_answer(tmp_path: Path, standin: SlackStandIn) -> None:

@@ -24,12 +24,6 @@ pytestmark = pytest.mark.postgres
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 
 
-@pytest.fixture
-def standin() -> Iterator[SlackStandIn]:
-    s = SlackStandIn().start()
-    yield s
-    s.stop()
-
 
 def test_two_workspaces_see_only_their_own_organization(
     pg_db: Database, tmp_path: Path, standin: SlackStandIn
