@@ -59,6 +59,8 @@ def basis_words(result: MetricResult) -> str:
     q = result.query
     if q.metric is Metric.ACTIVITY:
         return "activity by event date (events that happened in the range)"
+    if q.metric in (Metric.ISSUED, Metric.RECIPIENTS):
+        return "counted by issue date"
     if q.basis is Basis.EVENT:
         return "engagement by event date"
     return "engagement by cohort (credentials issued in the range, their events to date)"
@@ -157,7 +159,9 @@ def _figures(result: MetricResult) -> str:
         add("Credentials touched", "credentials")
     out = table(rows)
     if prev:
-        out += f"\n\nCompared with the {_previous_title(prev)}."
+        same_point = " up to the same point" if result.time_range.to_date else ""
+        out += f"\n\nCompared with the {prev.time_range.label}{same_point} " \
+               f"({prev.time_range.describe()})."
     return out
 
 
@@ -232,7 +236,4 @@ def _notes(result: MetricResult) -> list[str]:
     if engaged and small_base(issued):
         notes.append(f"Note: rates rest on {issued} credentials (fewer than {SMALL_BASE}); "
                      "a small sample, not a trend.")
-    if result.previous and result.previous.time_range.label.startswith("previous ") \
-            and result.time_range.to_date:
-        notes.append("Compared to date: the previous period is cut at the same point.")
     return notes
