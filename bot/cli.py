@@ -356,14 +356,33 @@ def _slack_settings(socket_mode: bool = False) -> Any:
     return load_settings(socket_mode=socket_mode)
 
 
-def _server_engine(url: str | None) -> Engine:
-    """An engine for a long-running server: short connect timeout, schema checked."""
+def _server_engine(url: str | None, statement_timeout_ms: int | None = None,
+                   *, check_schema: bool = True) -> Engine:
+    """An engine for a long-running server: short connect and statement timeouts."""
     from metrics.db import database_target, ensure_schema, make_engine
 
     target = database_target(url)
-    engine = make_engine(target.url, connect_timeout=2)
-    ensure_schema(engine, target)
+    engine = make_engine(target.url, connect_timeout=2, statement_timeout_ms=statement_timeout_ms)
+    if check_schema:
+        ensure_schema(engine, target)
     return engine
+
+
+def _slack_deps(settings: Any) -> Any:
+    """Deps for a Slack process: the primary database, a read replica if configured, the pool."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.slack.deps import Deps
+
+    engine = _server_engine(settings.database_url, settings.statement_timeout_ms)
+    reader = None
+    if settings.read_database_url:
+        reader = _server_engine(settings.read_database_url, settings.statement_timeout_ms,
+                                check_schema=False)
+    return Deps(settings, engine,
+                ThreadPoolExecutor(max_workers=settings.workers,
+                                   thread_name_prefix="credstats-answer"),
+                read_engine=reader)
 
 
 def _logging() -> None:
@@ -391,7 +410,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 
     def factory() -> Any:
         _logging()
-        return wsgi_app(settings, _server_engine(settings.database_url))
+        return wsgi_app(settings, _slack_deps(settings))
 
     click.echo(f"credstats serving Slack on http://{host}:{port}/slack/events", err=True)
     run_server(factory, host, port, workers, threads)
@@ -435,7 +454,7 @@ def digest_run_due(now: str | None) -> None:
 
     settings = _slack_settings()
     clock = parse_now(now, "UTC")
-    engine = _server_engine(settings.database_url)
+    engine = _server_engine(settings.database_url, settings.statement_timeout_ms)
     outcomes = tick(engine, client_for_team(settings, engine), clock,
                     timedelta(hours=settings.digest_grace_hours))
     for run_id, state in outcomes:

@@ -37,6 +37,8 @@ class Settings:
     timezone: str = "UTC"
     workers: int = 8
     admins: tuple[str, ...] = ()  # Slack user ids who may change anyone's digests
+    read_database_url: str | None = None  # a replica for the figures
+    statement_timeout_ms: int = 2000
     digest_grace_hours: float = 24.0
 
     @property
@@ -99,6 +101,10 @@ def load_settings(*, socket_mode: bool = False, env: dict[str, str] | None = Non
         grace = -1
     if grace < 0:
         problems.append(f"CREDSTATS_DIGEST_GRACE_HOURS {grace_text!r} is not a number of hours")
+    timeout_text = get("CREDSTATS_STATEMENT_TIMEOUT_MS") or "2000"
+    if not timeout_text.isdigit() or int(timeout_text) < 1:
+        problems.append(f"CREDSTATS_STATEMENT_TIMEOUT_MS {timeout_text!r} is not a positive "
+                        "number of milliseconds")
     if problems:
         raise SettingsError(problems)
     return Settings(
@@ -114,4 +120,6 @@ def load_settings(*, socket_mode: bool = False, env: dict[str, str] | None = Non
         workers=int(workers_text),
         admins=tuple(u.strip() for u in (get("CREDSTATS_ADMINS") or "").split(",") if u.strip()),
         digest_grace_hours=grace,
+        read_database_url=get("CREDSTATS_READ_DATABASE_URL"),
+        statement_timeout_ms=int(timeout_text),
     )

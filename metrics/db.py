@@ -74,9 +74,11 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, connect_timeout: int | None = None, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, connect_timeout: int | None = None,
+                statement_timeout_ms: int | None = None, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite files get their folder, foreign keys and a busy timeout.
-    `connect_timeout` (seconds) bounds how long a server that is down can keep a caller."""
+    `connect_timeout` (seconds) bounds how long a server that is down can keep a caller;
+    `statement_timeout_ms` bounds every statement on PostgreSQL (the request path)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -85,7 +87,15 @@ def make_engine(url: str, *, connect_timeout: int | None = None, **kwargs: Any) 
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     connect_args = {"connect_timeout": connect_timeout} if connect_timeout else {}
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+    if statement_timeout_ms:
+        def bound(dbapi_connection: Any, _record: Any) -> None:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
+            dbapi_connection.commit()
+
+        event.listen(engine, "connect", bound)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

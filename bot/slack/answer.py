@@ -98,16 +98,18 @@ def _answer(deps: Deps, client: WebClient, question: Question) -> None:
                 logger.info("event %s already handled: a retry, not answered again",
                             question.event_id)
                 return
-    with deps.engine.begin() as conn:
+    with deps.engine.connect() as conn:  # conversation state: the primary
         org = _organization(deps, conn, question.team_id)
         previous = last_thread_query(conn, question.thread_key) if question.thread_key else None
+    with deps.reader.connect() as conn:  # the figures: a replica when one is configured
         query = parse(question.text, now=now, tz=tz, catalog=list_groups(conn, org),
                       previous=previous)
         if query.metric is Metric.HELP:
             _ephemeral(client, question, [_text_block(f"```{usage()[:2900]}```")], usage())
             return
         result = run(conn, org, query, now)
-        if question.thread_key:
+    if question.thread_key:
+        with deps.engine.begin() as conn:
             remember_thread(conn, question.thread_key, query.text, now)
     if question.csv or query.output_format == "csv":
         _upload(client, question.channel_id, question.thread_ts, render_csv(result).encode(),

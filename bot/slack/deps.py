@@ -55,3 +55,8 @@ class Deps:
     jobs: Executor
     clock: Callable[[], datetime] = utc_now
     timezones: TimezoneCache = field(default_factory=TimezoneCache)
+    read_engine: Engine | None = None  # CREDSTATS_READ_DATABASE_URL: figures from a replica
+
+    @property
+    def reader(self) -> Engine:
+        return self.read_engine or self.engine

@@ -11,6 +11,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import Engine
 
 from bot.settings import Settings
+from bot.slack.deps import Deps
 from metrics.db import ping
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -25,15 +26,11 @@ def health(engine: Engine) -> tuple[str, bytes]:
     return "503 Service Unavailable", b"database unreachable\n"
 
 
-def wsgi_app(settings: Settings, engine: Engine, *, scheduler: bool = True) -> WSGIApp:
-    from concurrent.futures import ThreadPoolExecutor
-
+def wsgi_app(settings: Settings, deps: Deps, *, scheduler: bool = True) -> WSGIApp:
     from bot.slack.app import create_app
-    from bot.slack.deps import Deps
     from bot.slack.scheduler import start_scheduler
 
-    deps = Deps(settings, engine, ThreadPoolExecutor(max_workers=settings.workers,
-                                                     thread_name_prefix="credstats-answer"))
+    engine = deps.engine
     slack = SlackRequestHandler(create_app(settings, engine, deps), path="/slack/events")
     if scheduler:
         start_scheduler(settings, deps)

@@ -1,0 +1,53 @@
+"""Guard rails of the request path: a statement timeout on PostgreSQL, and figures read from a
+replica when CREDSTATS_READ_DATABASE_URL is set."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from metrics.db import make_engine
+from metrics.importer import import_files
+from tests import seed_example
+from tests.conftest import Database
+from tests.slack_client import Server
+from tests.slack_standin import SlackStandIn
+from tests.test_charts import NOW
+
+
+@pytest.mark.postgres
+def test_request_path_statements_are_cut_off(pg_db: Database) -> None:
+    bounded = make_engine(pg_db.url, statement_timeout_ms=100)
+    try:
+        with bounded.connect() as conn:
+            with pytest.raises(OperationalError, match="statement timeout"):
+                conn.execute(text("SELECT pg_sleep(2)"))
+        with bounded.connect() as conn:  # the same schema (search_path) is still in force
+            assert conn.execute(text("SELECT count(*) FROM organizations")).scalar() == 0
+    finally:
+        bounded.dispose()
+
+
+def test_figures_come_from_the_read_replica(sqlite_db: Database, tmp_path: Path,
+                                            standin: SlackStandIn) -> None:
+    creds, events = seed_example.write_files(tmp_path)
+    import_files(sqlite_db.engine, "Seed Org", creds, events, now=NOW)
+    sqlite_db.engine.dispose()
+    primary = Path(sqlite_db.url.removeprefix("sqlite:///"))
+    replica = tmp_path / "replica.sqlite3"
+    shutil.copy(primary, replica)
+    with sqlite3.connect(replica) as conn:  # the replica lags: it lacks the CFA credentials
+        conn.execute("DELETE FROM credentials WHERE external_id LIKE 'F%'")
+    server = Server(sqlite_db.url, standin.api_url,
+                    CREDSTATS_READ_DATABASE_URL=f"sqlite:///{replica}").start()
+    try:
+        server.command("issued Q3 2026", response_url=f"{standin.url}/response/r")
+        [answer] = standin.wait_for(lambda s: s.named("chat.postMessage"))
+    finally:
+        server.stop()
+    assert "*43* issued" in str(answer.params["blocks"])  # 53 on the primary
