@@ -437,6 +437,41 @@ def socket() -> None:
     SocketModeHandler(app, settings.app_token).start()  # type: ignore[no-untyped-call]
 
 
+@cli.command("seed")
+@click.option("--credentials", "n_credentials", required=True, type=click.IntRange(1),
+              help="how many credentials to generate")
+@click.option("--orgs", default=20, show_default=True, type=click.IntRange(1),
+              help="organizations (the largest gets ~20% of the credentials)")
+@click.option("--events-per-credential", default=5.0, show_default=True,
+              type=click.FloatRange(0), help="engagement events per credential, on average")
+@click.option("--seed", "seed_value", default=1, show_default=True, type=int,
+              help="the same seed gives the same data")
+@db_option
+@now_option
+@user_errors
+def seed_cmd(n_credentials: int, orgs: int, events_per_credential: float, seed_value: int,
+             db: str | None, now: str | None) -> None:
+    """Fill a database with synthetic data at scale (for benchmarks)."""
+    import time
+
+    from tqdm import tqdm
+
+    from metrics.seed import SeedPlan, seed
+
+    clock = parse_now(now, "UTC")
+    engine = open_database(db, clock, seed=False)
+    plan = SeedPlan(n_credentials, min(orgs, n_credentials), events_per_credential, seed_value)
+    started = time.monotonic()
+    with tqdm(total=plan.orgs + 2, unit="step", disable=None, desc="seeding") as bar:
+        def step(what: str) -> None:
+            bar.set_postfix_str(what[:40])
+            bar.update(1)
+
+        counts = seed(engine, plan, clock, step)
+    click.echo(", ".join(f"{v:,} {k}" for k, v in counts.items())
+               + f" in {time.monotonic() - started:.1f} s")
+
+
 @cli.group()
 def digest() -> None:
     """Scheduled digests (managed in Slack with /credstats digest …)."""

@@ -1,0 +1,182 @@
+"""Synthetic data at scale: `credstats seed`. Many organizations of very different sizes (the
+largest holds ~20% of all credentials), groups, repeat recipients and engagement events.
+
+Everything is generated inside the database by set-based INSERT ... SELECT statements over a
+recursive row counter, with a deterministic integer hash of (row, stream, seed) in place of a
+random generator, so the same seed gives the same data on PostgreSQL and SQLite alike, and no
+row passes through Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, func, insert, select, text
+
+from metrics.definitions import EventType
+from metrics.schema import groups, organizations
+
+M = 4294967296  # 2^32
+YEARS = 3
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    credentials: int
+    orgs: int
+    events_per_credential: float
+    seed: int
+
+    def org_sizes(self) -> list[int]:
+        """Very different sizes: the first ~20% of all credentials, the rest Zipf-like."""
+        if self.orgs == 1:
+            return [self.credentials]
+        largest = round(self.credentials * 0.2)
+        # from rank 2 on: with a few dozen organizations the 20% one stays the largest
+        weights = [1 / (rank + 2) ** 1.1 for rank in range(self.orgs - 1)]
+        rest = self.credentials - largest
+        sizes = [max(1, int(rest * w / sum(weights))) for w in weights]
+        sizes[0] += rest - sum(sizes)
+        return [largest, *sizes]
+
+
+def _draw(i: str, stream: int, seed: int) -> str:
+    """An integer in [0, 2^32) for row `i`: the Weyl sequence i * frac(sqrt(p)) of a prime per
+    stream (rationally independent steps, so the streams are uncorrelated), shifted by the seed.
+    Integer arithmetic only, which PostgreSQL and SQLite compute identically (i < 2^31)."""
+    prime = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41)[stream]
+    step = int((prime ** 0.5 % 1) * M) | 1
+    shift = (seed * 2654435761 + stream * 40503) % M
+    return f"((({i}) * {step} + {shift}) % {M})"
+
+
+def _below(i: str, stream: int, seed: int, p: float) -> str:
+    """True with probability p."""
+    return f"{_draw(i, stream, seed)} < {int(p * M)}"
+
+
+def _pick(i: str, stream: int, seed: int, n: int) -> str:
+    """An integer in [0, n), uniform (integer division truncates on both backends)."""
+    return f"({_draw(i, stream, seed)} * {n} / {M})"
+
+
+def _skewed(i: str, streams: tuple[int, int], seed: int, n: int, *, high: bool) -> str:
+    """An integer in [0, n): the larger (or smaller) of two uniform draws, so values lean to n
+    (or to 0) with a linear density."""
+    a, b = (_draw(i, s, seed) for s in streams)
+    op = ">" if high else "<"
+    return f"((CASE WHEN {a} {op} {b} THEN {a} ELSE {b} END) * {n} / {M})"
+
+
+def _counter(conn: Connection, n: int) -> str:
+    """A CTE `n(i)` of the numbers 1..n."""
+    if conn.dialect.name == "postgresql":
+        return f"WITH n(i) AS (SELECT generate_series(1::bigint, {n}))"
+    return f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})"
+
+
+def _instant(conn: Connection, epoch_expr: str) -> str:
+    if conn.dialect.name == "postgresql":
+        return f"to_timestamp({epoch_expr})"
+    # the text form SQLAlchemy stores for UTCDateTime on SQLite, so comparisons stay exact
+    return f"strftime('%Y-%m-%d %H:%M:%S', {epoch_expr}, 'unixepoch') || '.000000'"
+
+
+def seed(engine: Engine, plan: SeedPlan, now: datetime,
+         progress: Callable[[str], None] = lambda step: None) -> dict[str, int]:
+    """Fill the database; returns how many rows of each kind were added."""
+    end_epoch = int(now.timestamp())
+    span = YEARS * 365 * 86400
+    counts = {"organizations": 0, "groups": 0, "recipients": 0, "credentials": 0, "events": 0}
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+        first_org = len(conn.execute(select(organizations.c.id)).all())
+        sizes = plan.org_sizes()
+        progress("organizations and groups")
+        org_rows = []
+        for index, size in enumerate(sizes):
+            name = f"Seed Org {first_org + index + 1:04d}"
+            org_id = conn.execute(insert(organizations).values(
+                name=name, created_at=now).returning(organizations.c.id)).scalar_one()
+            n_groups = max(3, min(40, int(size ** 0.35)))
+            for g in range(n_groups):
+                conn.execute(insert(groups).values(organization_id=org_id,
+                                                   name=f"Program {g + 1:02d}",
+                                                   code=f"P{g + 1:02d}"))
+            gmin = conn.execute(select(func.min(groups.c.id)).where(
+                groups.c.organization_id == org_id)).scalar_one()
+            org_rows.append((org_id, size, gmin, n_groups))
+            counts["organizations"] += 1
+            counts["groups"] += n_groups
+        for org_id, size, gmin, n_groups in org_rows:
+            progress(f"organization {org_id}: {size:,} credentials")
+            people = max(1, int(size * 0.7))  # repeat recipients: ~1.4 credentials each
+            conn.execute(text(
+                f"{_counter(conn, people)} INSERT INTO recipients (organization_id, email, name) "
+                f"SELECT {org_id}, 'person' || i || '@org{org_id}.example', 'Person ' || i "
+                "FROM n"))
+            rmin = conn.execute(text(
+                f"SELECT min(id) FROM recipients WHERE organization_id = {org_id}")).scalar_one()
+            # issuance grows over time: ages lean towards now
+            age = _skewed("i", (0, 1), plan.seed, span, high=False)
+            issued = _instant(conn, f"{end_epoch} - {age}")
+            conn.execute(text(
+                f"{_counter(conn, size)} INSERT INTO credentials (organization_id, external_id, "
+                "group_id, recipient_id, issued_at, expires_at, kind) "
+                f"SELECT {org_id}, 'S{org_id}-' || i, "
+                f"{gmin} + {_pick('i', 2, plan.seed, n_groups)}, "
+                f"{rmin} + {_pick('i', 3, plan.seed, people)}, "
+                f"{issued}, NULL, CASE WHEN {_below('i', 4, plan.seed, 0.3)} THEN 'badge' "
+                "ELSE 'certificate' END FROM n"))
+            counts["recipients"] += people
+            counts["credentials"] += size
+        progress("engagement events")
+        counts["events"] = _events(conn, plan, end_epoch)
+    return counts
+
+
+EVENT_MIX = (  # (event type, share of all events, owner share)
+    (EventType.VIEW, 0.55, 0.6), (EventType.PDF_DOWNLOAD, 0.12, 1.0),
+    (EventType.IMAGE_DOWNLOAD, 0.05, 1.0), (EventType.LINKEDIN_SHARE, 0.1, 1.0),
+    (EventType.LINKEDIN_PROFILE_ADD, 0.04, 1.0), (EventType.TWITTER_SHARE, 0.02, 1.0),
+    (EventType.FACEBOOK_SHARE, 0.02, 1.0), (EventType.OTHER_SHARE, 0.03, 1.0),
+    (EventType.REFERRAL_CLICK, 0.05, 0.1), (EventType.WALLET_ADD, 0.02, 1.0),
+)
+
+
+def _events(conn: Connection, plan: SeedPlan, end_epoch: int) -> int:
+    """Events on random credentials, after their issue date, at most up to now."""
+    total_credentials = conn.execute(text("SELECT count(*) FROM credentials")).scalar_one()
+    before = conn.execute(text("SELECT count(*) FROM engagement_events")).scalar_one()
+    prefix = f"E{plan.seed}-{before}-"  # event ids stay unique when seeding again
+    cmin, cmax = conn.execute(text("SELECT min(id), max(id) FROM credentials")).one()
+    n = int(plan.credentials * plan.events_per_credential)
+    if n == 0 or total_credentials == 0:
+        return 0
+    cases, edge = [], 0.0
+    for event, share, _owner in EVENT_MIX:
+        edge += share
+        cases.append(f"WHEN {_below('i', 6, plan.seed, edge)} THEN '{event.value}'")
+    owner = f"CASE WHEN {_below('i', 7, plan.seed, 0.7)} THEN 'owner' ELSE 'guest' END"
+    pick = f"{cmin} + {_pick('i', 5, plan.seed, cmax - cmin + 1)}"
+    if conn.dialect.name == "postgresql":
+        issued_epoch = "cast(extract(epoch from c.issued_at) as bigint)"
+    else:
+        issued_epoch = "cast(strftime('%s', c.issued_at) as integer)"
+    delay = _skewed("i", (8, 9), plan.seed, 60 * 86400, high=False)  # mostly soon after
+    occurred = _instant(conn, f"min({issued_epoch} + {delay}, {end_epoch})"
+                        if conn.dialect.name == "sqlite" else
+                        f"least({issued_epoch} + {delay}, {end_epoch})")
+    conn.execute(text(
+        f"{_counter(conn, n)}, picked AS (SELECT i, {pick} AS cid, CASE {' '.join(cases)} "
+        f"ELSE 'view' END AS kind, {owner} AS actor FROM n) "
+        "INSERT INTO engagement_events (organization_id, credential_id, event_type, actor, "
+        "occurred_at, external_id) "
+        f"SELECT c.organization_id, c.id, p.kind, p.actor, "
+        f"{occurred}, '{prefix}' || p.i "
+        "FROM picked p JOIN credentials c ON c.id = p.cid"))
+    after = conn.execute(text("SELECT count(*) FROM engagement_events")).scalar_one()
+    return int(after) - int(before)

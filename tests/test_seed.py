@@ -1,0 +1,61 @@
+"""`credstats seed`: synthetic data at scale, identical for a seed on both backends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from metrics.catalog import list_groups, resolve_organization
+from metrics.parse import parse
+from metrics.run import run
+from metrics.seed import SeedPlan, seed
+from tests.conftest import Database
+from tests.test_cli import credstats
+
+NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
+
+
+def figures(db: Database, org: str, question: str) -> dict[str, int]:
+    with db.engine.connect() as conn:
+        organization = resolve_organization(conn, org)
+        query = parse(question, now=NOW, catalog=list_groups(conn, organization))
+        return dict(run(conn, organization, query, NOW).values)
+
+
+def test_seed_shapes_the_data(db: Database) -> None:
+    counts = seed(db.engine, SeedPlan(5000, 6, 2.0, 7), NOW)
+    assert counts["credentials"] == 5000 and counts["organizations"] == 6
+    assert counts["events"] == 10_000
+    with db.engine.connect() as conn:
+        sizes = conn.execute(text("SELECT count(*) FROM credentials GROUP BY organization_id "
+                                  "ORDER BY count(*) DESC")).scalars().all()
+        late = conn.execute(text(
+            "SELECT count(*) FROM engagement_events e JOIN credentials c ON c.id = "
+            "e.credential_id WHERE e.occurred_at < c.issued_at")).scalar()
+        repeat = conn.execute(text(
+            "SELECT count(*) FROM (SELECT recipient_id FROM credentials GROUP BY recipient_id "
+            "HAVING count(*) > 1) x")).scalar()
+    assert 1000 in sizes  # one organization holds 20%
+    assert sizes[-1] < sizes[0] / 3  # and sizes differ widely
+    assert late == 0 and repeat and repeat > 500
+    everything = figures(db, "Seed Org 0001", "engagement all time")
+    assert 0.3 < everything["opened"] / everything["issued"] < 0.9
+
+
+@pytest.mark.postgres
+def test_the_same_seed_gives_the_same_data_on_both_backends(sqlite_db: Database,
+                                                            pg_db: Database) -> None:
+    plan = SeedPlan(3000, 4, 3.0, 42)
+    for db in (sqlite_db, pg_db):
+        seed(db.engine, plan, NOW)
+    for org in ("Seed Org 0001", "Seed Org 0003"):
+        for question in ("engagement all time", "activity last quarter", "groups this year"):
+            assert figures(sqlite_db, org, question) == figures(pg_db, org, question)
+
+
+def test_seed_command(sqlite_db: Database) -> None:
+    done = credstats("seed", "--credentials", "2000", "--orgs", "3", "--db", sqlite_db.url)
+    assert done.returncode == 0, done.stderr
+    assert "3 organizations" in done.stdout and "2,000 credentials" in done.stdout
