@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, select
+from sqlalchemy import ColumnElement, Select, Subquery, and_, case, func, literal, select
 
 from metrics.definitions import ENGAGEMENT_STEPS, Actor, CredentialKind, EngagementStep, EventType
 from metrics.schema import credentials, engagement_events
@@ -60,17 +60,6 @@ def bucket_index(
     return case(*whens, else_=None)
 
 
-def _step_condition(step: EngagementStep, now: datetime) -> ColumnElement[bool]:
-    conditions = [
-        e.credential_id == c.id,
-        e.event_type.in_([t.value for t in step.event_types]),
-        e.occurred_at <= now,
-    ]
-    if step.owner_only:
-        conditions.append(e.actor == Actor.OWNER.value)
-    return exists().where(*conditions)
-
-
 def cohort_select(
     scope: Scope,
     start: datetime | None,
@@ -83,8 +72,9 @@ def cohort_select(
     """issued, recipients and (optionally) the engagement funnel of credentials issued in
     [start, end); engagement counts each cohort credential once per step, events up to `now`.
 
-    The funnel reads each cohort credential's events once (a LEFT JOIN grouped by credential,
-    one flag per step) rather than probing the events once per step.
+    The funnel reads each cohort credential's events once (one probe per credential that
+    returns a bitmask of steps) rather than once per step, and never reads other credentials'
+    events.
     """
     filters = _credential_filters(scope, start, end)
     if not engagement:
@@ -93,25 +83,45 @@ def cohort_select(
             func.count(c.recipient_id.distinct()).label("recipients"),
         ]
         return _keyed(select(*columns).where(*filters), key)
-    keys = [key.label("k")] if key is not None else []
-    flags = [func.max(case((_step_matches(step, now), 1), else_=0)).label(step.key)
-             for step in ENGAGEMENT_STEPS]
-    per_credential = (
-        select(c.id, c.recipient_id, *keys, *flags)
-        .select_from(credentials.outerjoin(engagement_events, e.credential_id == c.id))
-        .where(*filters)
-        .group_by(c.id, c.recipient_id, *keys)
-        .subquery("per_credential")
-    )
-    pc = per_credential.c
+    pc = _cohort_steps(filters, now, key).c
     stmt = select(
         func.count(pc.id).label("issued"),
         func.count(pc.recipient_id.distinct()).label("recipients"),
-        *(func.coalesce(func.sum(pc[step.key]), 0).label(step.key) for step in ENGAGEMENT_STEPS),
+        *(_count_step(pc.steps, bit).label(step.key)
+          for bit, step in enumerate(ENGAGEMENT_STEPS)),
     )
     if key is not None:
         stmt = stmt.add_columns(pc.k).group_by(pc.k)
     return stmt
+
+
+def _cohort_steps(filters: list[ColumnElement[bool]], now: datetime,
+                  key: ColumnElement[int] | None = None) -> Subquery:
+    """One row per credential matching `filters`: id, recipient, organization, `key` (as k)
+    and `steps`, a bitmask of the engagement steps it reached by `now` (bit i for
+    ENGAGEMENT_STEPS[i]).
+
+    One correlated probe per credential reads its events once (an index-only scan of
+    ix_engagement_events_credential_id_event_type_actor_occurred_at); a join of the cohort
+    with the events would read every event of the organization.
+    """
+    mask = sum(
+        (func.max(case((_step_matches(step, now), 1), else_=0)) * (1 << bit)
+         for bit, step in enumerate(ENGAGEMENT_STEPS)),
+        start=literal(0),
+    )
+    steps_of = select(func.coalesce(mask, 0)).where(e.credential_id == c.id).scalar_subquery()
+    keys = [key.label("k")] if key is not None else []
+    return (
+        select(c.id, c.recipient_id, c.organization_id, *keys, steps_of.label("steps"))
+        .where(*filters)
+        .offset(0)  # a fence: PostgreSQL would otherwise inline the probe once per step
+        .subquery("per_credential")
+    )
+
+
+def _count_step(steps: ColumnElement[int], bit: int) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((steps.op("&")(1 << bit) != 0, 1), else_=0)), 0)
 
 
 def _step_matches(step: EngagementStep, now: datetime) -> ColumnElement[bool]:
@@ -205,17 +215,14 @@ def peer_cohorts_select(
 ) -> AnySelect:
     """Per other organization: issued, opened, shared and referral_clicked of the range's
     cohort (only organizations with at least `min_issued` credentials in it)."""
-    steps = {s.key: s for s in ENGAGEMENT_STEPS}
+    bits = {step.key: bit for bit, step in enumerate(ENGAGEMENT_STEPS)}
     filters = [c.organization_id != exclude_org_id, *_issued_within(start, end)]
-    issued = func.count(c.id)
+    pc = _cohort_steps(filters, now).c
+    issued = func.count(pc.id)
     return (
-        select(
-            c.organization_id,
-            issued.label("issued"),
-            *(func.coalesce(func.sum(case((_step_condition(steps[k], now), 1), else_=0)), 0)
-              .label(k) for k in ("opened", "shared", "referral_clicked")),
-        )
-        .where(*filters)
-        .group_by(c.organization_id)
+        select(pc.organization_id, issued.label("issued"),
+               *(_count_step(pc.steps, bits[k]).label(k)
+                 for k in ("opened", "shared", "referral_clicked")))
+        .group_by(pc.organization_id)
         .having(issued >= min_issued)
     )

@@ -96,8 +96,8 @@ def upgrade() -> None:
         sa.CheckConstraint(_in("actor", ("owner", "guest")),
                            name="ck_engagement_events_actor_known"),
     )
-    op.create_index("ix_engagement_events_credential_id_event_type_actor", "engagement_events",
-                    ["credential_id", "event_type", "actor"])
+    op.create_index("ix_engagement_events_credential_id_event_type_actor_occurred_at",
+                    "engagement_events", ["credential_id", "event_type", "actor", "occurred_at"])
     op.create_index("ix_engagement_events_organization_id_occurred_at", "engagement_events",
                     ["organization_id", "occurred_at"])
     op.create_index("uq_engagement_events_natural", "engagement_events",
