@@ -201,7 +201,7 @@ def _stream_credentials(
             ext, group, email, issued, name, code, expires, kind = pick(row)
             if not (ext or group or email or issued or name or code or expires or kind):
                 continue
-            email = email.lower()
+            email = normalize_email(email)
             kind = kind.lower() or CredentialKind.CERTIFICATE.value
             bad = [f"missing {name}" for name, value in
                    (("credential_id", ext), ("group", group), ("recipient_email", email),
