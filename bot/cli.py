@@ -61,6 +61,15 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
             _fail(f"Cannot use the database: {reason}",
                   ("check --db / CREDSTATS_DATABASE_URL and that the server is running",),
                   code=1, as_json=as_json)
+        except (click.exceptions.Exit, click.ClickException, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a bug: say so plainly, keep the traceback for CREDSTATS_DEBUG
+            if os.environ.get("CREDSTATS_DEBUG"):
+                raise
+            _fail(f"credstats failed unexpectedly ({type(exc).__name__}: "
+                  f"{str(exc).splitlines()[0][:300] if str(exc) else 'no details'}).",
+                  ("run again with CREDSTATS_DEBUG=1 for the full traceback, and report it",),
+                  code=1, as_json=as_json)
         raise AssertionError("unreachable")
 
     return wrapper

@@ -167,3 +167,22 @@ def test_gallery_renders_every_chart_type(tmp_path: Path) -> None:
     pngs = sorted(p.name for p in (tmp_path / "g").glob("*.png"))
     assert len(pngs) == 9
     assert all((tmp_path / "g" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
+
+
+def test_an_unexpected_failure_is_reported_plainly(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from bot import cli
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the disk is on fire")
+
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("metrics.run"), "run", broken)
+    monkeypatch.setenv("CREDSTATS_HOME", str(tmp_path))
+    result = CliRunner().invoke(cli.cli, ["ask", "issued last quarter"])
+    assert result.exit_code == 1
+    assert "credstats failed unexpectedly (RuntimeError: the disk is on fire)" in result.output
+    assert "CREDSTATS_DEBUG=1" in result.output
