@@ -13,13 +13,17 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from metrics.errors import UserError
+
+if TYPE_CHECKING:  # imported lazily at run time: Slack is not needed to answer on the CLI
+    from bot.settings import Settings
+    from bot.slack.deps import Deps
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -359,7 +363,7 @@ def explain(metric: str | None) -> None:
     click.echo(explain_text(metric))
 
 
-def _slack_settings(socket_mode: bool = False) -> Any:
+def _slack_settings(socket_mode: bool = False) -> Settings:
     from bot.settings import load_settings
 
     return load_settings(socket_mode=socket_mode)
@@ -377,7 +381,7 @@ def _server_engine(url: str | None, statement_timeout_ms: int | None = None,
     return engine
 
 
-def _slack_deps(settings: Any) -> Any:
+def _slack_deps(settings: Settings) -> Deps:
     """Deps for a Slack process: the primary database, a read replica if configured, the pool."""
     from concurrent.futures import ThreadPoolExecutor
 

@@ -112,6 +112,13 @@ def test_usage_errors_are_ephemeral_with_suggestions(server: Server,
     assert reply.params["response_type"] == "ephemeral"
     assert "Metrics:" in reply.params["text"] and "Time:" in reply.params["text"]
 
+    reset(standin)
+    server.command("explain engagement", response_url=f"{standin.url}/response/3e")
+    [reply] = standin.wait_for(lambda s: s.named("response_url"))
+    assert reply.params["response_type"] == "ephemeral"
+    assert "opened (Opened): credentials viewed at least once by their owner" in \
+        reply.params["text"]
+
 
 def test_not_in_channel_numbers_arrive_by_response_url(server: Server,
                                                        standin: SlackStandIn) -> None:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy import Connection
 
 from bot.digests import compose
 from bot.slack.deps import Deps
@@ -136,11 +137,8 @@ def parse_time(text: str) -> int:
     return hour * 60 + minute
 
 
-def _add(deps: Deps, client: WebClient, conn: object, org: Organization, team_id: str,
+def _add(deps: Deps, client: WebClient, conn: Connection, org: Organization, team_id: str,
          user_id: str, channel_id: str, text: str, now: datetime) -> Subscription:
-    from sqlalchemy import Connection
-
-    assert isinstance(conn, Connection)
     channel = channel_id
     frequency = Frequency.WEEKLY
     weekday, at_minute, tz = 0, 9 * 60, deps.settings.timezone
