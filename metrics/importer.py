@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, Engine, func, insert, literal, or_, select, text, update
+from sqlalchemy import Connection, Engine, and_, func, insert, literal, or_, select, text, update
 
-from metrics import staging
+from metrics import rollups, staging
 from metrics.catalog import Organization
 from metrics.definitions import Actor, CredentialKind, EventType
 from metrics.errors import UserError
@@ -389,6 +389,12 @@ def _merge(conn: Connection, org: Organization, present: set[str], summary: Impo
     if not keep_kind:
         changed["kind"] = rc.kind
     differs = or_(*(cr[name].is_distinct_from(value) for name, value in changed.items()))
+    # the rollups: where changed credentials counted, and where they (and new ones) will count
+    stored_differs = and_(cr.id == rc.existing_id, differs)
+    rollups.mark_credentials(conn, stored_differs)
+    for where in (rc.existing_id.is_(None), stored_differs):
+        rollups.mark(conn, days=select(literal(org.id), rc.issued_at).where(where),
+                     recipients=select(rc.recipient_id).where(where))
     summary.credentials_updated = conn.execute(
         update(credentials).where(cr.id == rc.existing_id, differs).values(**changed)
     ).rowcount
@@ -406,6 +412,11 @@ def _merge(conn: Connection, org: Organization, present: set[str], summary: Impo
     total_events = staging.resolve_events(conn, org.id)
     re_ = staging.resolved_events.c
     fields = ["credential_id", "event_type", "occurred_at", "actor"]
+    event_differs = and_(ev.id == re_.existing_id, or_(*(ev[n] != re_[n] for n in fields)))
+    rollups.mark_events(conn, event_differs)
+    for where in (re_.existing_id.is_(None), event_differs):
+        rollups.mark(conn, days=select(literal(org.id), re_.occurred_at).where(where),
+                     recipients=select(cr.recipient_id).where(cr.id == re_.credential_id, where))
     summary.events_updated = conn.execute(
         update(engagement_events)
         .where(ev.id == re_.existing_id, or_(*(ev[n] != re_[n] for n in fields)))
@@ -419,3 +430,4 @@ def _merge(conn: Connection, org: Organization, present: set[str], summary: Impo
         )
     ).rowcount
     summary.events_unchanged = total_events - summary.events_new - summary.events_updated
+    rollups.apply(conn)

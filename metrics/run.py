@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection
 
-from metrics import sql
+from metrics import fast, sql
 from metrics.benchmarks import (
     MIN_PEER_COHORT,
     MIN_PEERS,
@@ -25,19 +26,28 @@ from metrics.definitions import (
     Metric,
 )
 from metrics.query import GroupValues, MetricQuery, MetricResult, Period
+from metrics.rollups import ORG
 from metrics.sql import AnySelect
 from metrics.timerange import TimeRange, all_time, previous_unit, rolling, today_in
 
 Values = dict[str, int]
 
 
-def run(conn: Connection, org: Organization, query: MetricQuery, now: datetime) -> MetricResult:
-    """Compute `query` for `org` as of `now` (an aware instant; nothing here reads a clock)."""
+def _not_after(last: datetime | None, now: datetime) -> bool:
+    return last is None or last <= now
+
+
+def run(conn: Connection, org: Organization, query: MetricQuery, now: datetime, *,
+        rollups: bool = True) -> MetricResult:
+    """Compute `query` for `org` as of `now` (an aware instant; nothing here reads a clock).
+
+    Figures come from the pre-aggregates (metrics/fast.py) wherever they hold the answer, and
+    from the raw rows otherwise (`rollups=False`: always; the tests compare the two)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     catalog = list_groups(conn, org)
     chosen = _resolve_groups(catalog, query.groups)
-    return _Runner(conn, org, query, now, catalog, chosen).result()
+    return _Runner(conn, org, query, now, catalog, chosen, rollups=rollups).result()
 
 
 def _resolve_groups(catalog: list[Group], typed: tuple[str, ...]) -> tuple[Group, ...]:
@@ -60,6 +70,8 @@ class _Runner:
         now: datetime,
         catalog: list[Group],
         chosen: tuple[Group, ...],
+        *,
+        rollups: bool,
     ) -> None:
         self.conn = conn
         self.org = org
@@ -70,6 +82,18 @@ class _Runner:
         self.scope = sql.Scope(org.id, tuple(g.id for g in chosen), query.kind)
         self.statements: list[str] = []
         self.memo: dict[tuple[datetime | None, datetime | None, bool], Values] = {}
+        # the rollups count every stored event: they answer unless the query asks about a
+        # moment before the latest one, or about a kind (kinds are not rolled up)
+        self.fast = rollups and query.kind is None and fast.has_rollups(conn, org.id) \
+            and _not_after(fast.last_event_at(conn, org.id), self.now)
+        self.rollups = rollups
+
+    def level(self, group_ids: tuple[int, ...]) -> fast.Level | None:
+        """The rollup level for these groups (None: the raw rows must answer; a figure over
+        several groups at once needs distinct recipients across them)."""
+        if not self.fast or len(group_ids) > 1:
+            return None
+        return fast.Level(self.org.id, group_ids or None)
 
     def result(self) -> MetricResult:
         q = self.query
@@ -119,6 +143,18 @@ class _Runner:
         start, end = time_range.start_at, time_range.end_at
         metric = self.query.metric
         event_basis = engagement and self.query.basis is Basis.EVENT
+        level = self.level(scope.group_ids)
+        if level is not None:
+            window = [fast.Window(0, start, end)]
+            key = (0, scope.group_ids[0] if scope.group_ids else ORG)
+            out = dict(fast.cohort(self.execute, level, window,
+                                   engagement=engagement and not event_basis).get(key, {}))
+            if event_basis:
+                out.update(self.one(sql.event_basis_select(scope, start, end)))
+            if metric is Metric.ACTIVITY:
+                out.update(fast.activity(self.execute, level, window).get(key, {}))
+                out.update(self.one(sql.touched_select(scope, start, end)))
+            return out
         cohort = sql.cohort_select(
             scope, start, end, self.now, engagement=engagement and not event_basis
         )
@@ -137,9 +173,15 @@ class _Runner:
         rng = self.query.time_range
         scope = sql.Scope(self.org.id, tuple(g.id for g in groups), self.query.kind)
         key = sql.c.group_id
-        rows = self.keyed(
-            sql.cohort_select(scope, rng.start_at, rng.end_at, self.now, engagement=True, key=key)
-        )
+        if self.fast and scope.group_ids:
+            level = fast.Level(self.org.id, scope.group_ids)
+            rows = {group: values for (_, group), values in fast.cohort(
+                self.execute, level, [fast.Window(0, rng.start_at, rng.end_at)],
+                engagement=self.query.basis is Basis.ISSUED).items()}
+        else:
+            rows = self.keyed(sql.cohort_select(
+                scope, rng.start_at, rng.end_at, self.now,
+                engagement=self.query.basis is Basis.ISSUED, key=key))
         if self.query.basis is Basis.EVENT:
             event_key = sql.c.group_id
             for k, vals in self.keyed(
@@ -186,19 +228,27 @@ class _Runner:
         metric = self.query.metric
         engagement = funnel and metric in (Metric.ENGAGEMENT, Metric.SUMMARY, Metric.GROUPS,
                                            Metric.COMPARE)
-        per_bucket: dict[int, Values] = self.keyed(
-            sql.cohort_select(
-                self.scope, lo, hi, self.now,
-                engagement=engagement and self.query.basis is Basis.ISSUED,
-                key=sql.bucket_index(sql.c.issued_at, bounds),
-            )
-        )
+        cohort_engagement = engagement and self.query.basis is Basis.ISSUED
         event_key = sql.bucket_index(sql.e.occurred_at, bounds)
         extra: list[AnySelect] = []
+        level = self.level(self.scope.group_ids)
+        if level is not None:
+            windows = [fast.Window(i, b.start_at, b.end_at) for i, b in enumerate(buckets)]
+            per_bucket: dict[int, Values] = {
+                k: values for (k, _), values in
+                fast.cohort(self.execute, level, windows, engagement=cohort_engagement).items()}
+            if metric is Metric.ACTIVITY:
+                for (k, _), values in fast.activity(self.execute, level, windows).items():
+                    per_bucket.setdefault(k, {}).update(values)
+                extra.append(sql.touched_select(self.scope, lo, hi, key=event_key))
+        else:
+            per_bucket = self.keyed(sql.cohort_select(
+                self.scope, lo, hi, self.now, engagement=cohort_engagement,
+                key=sql.bucket_index(sql.c.issued_at, bounds)))
+            if metric is Metric.ACTIVITY:
+                extra.append(sql.activity_select(self.scope, lo, hi, key=event_key))
         if engagement and self.query.basis is Basis.EVENT:
             extra.append(sql.event_basis_select(self.scope, lo, hi, key=event_key))
-        if metric is Metric.ACTIVITY:
-            extra.append(sql.activity_select(self.scope, lo, hi, key=event_key))
         for stmt in extra:
             for k, vals in self.keyed(stmt).items():
                 per_bucket.setdefault(k, {}).update(vals)
@@ -229,10 +279,17 @@ class _Runner:
             return ()
         found = [industry_benchmark(self.org.industry)]
         if len(list_organizations(self.conn)) > MIN_PEERS:
-            stmt = sql.peer_cohorts_select(self.org.id, q.time_range.start_at,
-                                           q.time_range.end_at, self.now, MIN_PEER_COHORT)
-            self.remember(stmt)
-            found.append(peer_benchmark(self.conn.execute(stmt).all()))
+            rng = q.time_range
+            peers: Sequence[Any]
+            if self.rollups and _not_after(fast.last_event_at(self.conn, None), self.now):
+                peers = fast.peer_cohorts(self.execute, self.org.id,
+                                          fast.Window(0, rng.start_at, rng.end_at),
+                                          MIN_PEER_COHORT)
+            else:
+                stmt = sql.peer_cohorts_select(self.org.id, rng.start_at, rng.end_at,
+                                               self.now, MIN_PEER_COHORT)
+                peers = self.execute(stmt)
+            found.append(peer_benchmark(peers))
         return tuple(b for b in found if b is not None)
 
     # -- execution ------------------------------------------------------------------------------
@@ -241,6 +298,10 @@ class _Runner:
         self.remember(stmt)
         row = self.conn.execute(stmt).mappings().one()
         return {k: int(v or 0) for k, v in row.items()}
+
+    def execute(self, stmt: AnySelect) -> Sequence[fast.AnyRow]:
+        self.remember(stmt)
+        return self.conn.execute(stmt).all()
 
     def keyed(self, stmt: AnySelect) -> dict[int, Values]:
         self.remember(stmt)

@@ -31,6 +31,8 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     UniqueConstraint,
@@ -38,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-from metrics.definitions import Actor, CredentialKind, EventType
+from metrics.definitions import ENGAGEMENT_STEPS, Actor, CredentialKind, EventType
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -123,10 +125,19 @@ credentials = Table(
     Column("issued_at", UTCDateTime(), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=True),
     Column("kind", String(20), nullable=False, server_default=text("'certificate'")),
+    # facts kept by metrics/rollups.py in the same transaction as every write:
+    # the steps of ENGAGEMENT_STEPS it reached (bit i for step i, any date), and the issue
+    # time of the same recipient's previous credential in the organization / in the group
+    Column("steps", SmallInteger, nullable=False, server_default=text("0")),
+    Column("org_prev_at", UTCDateTime(), nullable=True),
+    Column("group_prev_at", UTCDateTime(), nullable=True),
     UniqueConstraint("organization_id", "external_id"),
     _enum_check("kind", CredentialKind),
     Index(None, "organization_id", "issued_at"),
     Index(None, "organization_id", "group_id", "issued_at"),
+    Index(None, "organization_id", "org_prev_at"),
+    Index(None, "organization_id", "group_id", "group_prev_at"),
+    Index(None, "recipient_id", "issued_at"),
 )
 
 engagement_events = Table(
@@ -151,6 +162,53 @@ engagement_events = Table(
         sqlite_where=text("external_id IS NULL"),
         postgresql_where=text("external_id IS NULL"),
     ),
+)
+
+# -- pre-aggregates (metrics/rollups.py keeps them; metrics/fast.py reads them) ------------------
+# Days are UTC day numbers (days since 1970-01-01); group_id 0 holds the whole organization,
+# where "previous credential" means the recipient's previous one in the organization.
+
+_STEP_COLUMNS = [Column(step.key, Integer, nullable=False) for step in ENGAGEMENT_STEPS]
+
+credential_days = Table(
+    "credential_days",
+    metadata,
+    Column("organization_id", Id, nullable=False),
+    Column("group_id", Id, nullable=False),
+    Column("day", Integer, nullable=False),
+    Column("issued", Integer, nullable=False),
+    Column("firsts", Integer, nullable=False),  # credentials with no previous one
+    *_STEP_COLUMNS,  # credentials that reached each engagement step
+    PrimaryKeyConstraint("organization_id", "group_id", "day"),
+)
+
+credential_links = Table(
+    "credential_links",
+    metadata,
+    Column("organization_id", Id, nullable=False),
+    Column("group_id", Id, nullable=False),
+    Column("gap", Integer, nullable=False),  # day - day of the previous credential
+    Column("day", Integer, nullable=False),
+    Column("links", Integer, nullable=False),  # credentials issued on day with that gap
+    PrimaryKeyConstraint("organization_id", "group_id", "gap", "day"),
+)
+
+event_days = Table(
+    "event_days",
+    metadata,
+    Column("organization_id", Id, nullable=False),
+    Column("group_id", Id, nullable=False),
+    Column("day", Integer, nullable=False),
+    Column("event_type", String(40), nullable=False),
+    Column("events", Integer, nullable=False),
+    PrimaryKeyConstraint("organization_id", "group_id", "day", "event_type"),
+)
+
+rollup_state = Table(
+    "rollup_state",
+    metadata,
+    Column("organization_id", Id, primary_key=True, autoincrement=False),
+    Column("last_event_at", UTCDateTime(), nullable=True),
 )
 
 # -- conversation state for chat interfaces (no chat-platform specifics) ----------------------

@@ -1,0 +1,87 @@
+"""Pre-aggregates: per-credential facts, credential_days, credential_links, event_days,
+rollup_state; filled from the stored rows.
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+Instant = sa.DateTime(timezone=True)
+STEPS = ("opened", "downloaded", "linkedin_shared", "linkedin_profile_added", "shared",
+         "referral_clicked", "wallet_added")
+
+
+def upgrade() -> None:
+    op.add_column("credentials", sa.Column("steps", sa.SmallInteger, nullable=False,
+                                           server_default=sa.text("0")))
+    op.add_column("credentials", sa.Column("org_prev_at", Instant, nullable=True))
+    op.add_column("credentials", sa.Column("group_prev_at", Instant, nullable=True))
+    op.create_index("ix_credentials_organization_id_org_prev_at", "credentials",
+                    ["organization_id", "org_prev_at"])
+    op.create_index("ix_credentials_organization_id_group_id_group_prev_at", "credentials",
+                    ["organization_id", "group_id", "group_prev_at"])
+    op.create_index("ix_credentials_recipient_id_issued_at", "credentials",
+                    ["recipient_id", "issued_at"])
+    op.create_table(
+        "credential_days",
+        sa.Column("organization_id", Id, nullable=False),
+        sa.Column("group_id", Id, nullable=False),
+        sa.Column("day", sa.Integer, nullable=False),
+        sa.Column("issued", sa.Integer, nullable=False),
+        sa.Column("firsts", sa.Integer, nullable=False),
+        *(sa.Column(step, sa.Integer, nullable=False) for step in STEPS),
+        sa.PrimaryKeyConstraint("organization_id", "group_id", "day",
+                                name="pk_credential_days"),
+    )
+    op.create_table(
+        "credential_links",
+        sa.Column("organization_id", Id, nullable=False),
+        sa.Column("group_id", Id, nullable=False),
+        sa.Column("gap", sa.Integer, nullable=False),
+        sa.Column("day", sa.Integer, nullable=False),
+        sa.Column("links", sa.Integer, nullable=False),
+        sa.PrimaryKeyConstraint("organization_id", "group_id", "gap", "day",
+                                name="pk_credential_links"),
+    )
+    op.create_table(
+        "event_days",
+        sa.Column("organization_id", Id, nullable=False),
+        sa.Column("group_id", Id, nullable=False),
+        sa.Column("day", sa.Integer, nullable=False),
+        sa.Column("event_type", sa.String(40), nullable=False),
+        sa.Column("events", sa.Integer, nullable=False),
+        sa.PrimaryKeyConstraint("organization_id", "group_id", "day", "event_type",
+                                name="pk_event_days"),
+    )
+    op.create_table(
+        "rollup_state",
+        sa.Column("organization_id", Id, autoincrement=False),
+        sa.Column("last_event_at", Instant, nullable=True),
+        sa.PrimaryKeyConstraint("organization_id", name="pk_rollup_state"),
+    )
+    from metrics import rollups  # the stored rows -> facts and rollups
+
+    conn = op.get_bind()
+    org_ids = [row[0] for row in conn.execute(sa.text("SELECT id FROM organizations"))]
+    if org_ids:
+        rollups.rebuild(conn, org_ids)
+
+
+def downgrade() -> None:
+    for table in ("rollup_state", "event_days", "credential_links", "credential_days"):
+        op.drop_table(table)
+    for index in ("ix_credentials_recipient_id_issued_at",
+                  "ix_credentials_organization_id_group_id_group_prev_at",
+                  "ix_credentials_organization_id_org_prev_at"):
+        op.drop_index(index, table_name="credentials")
+    with op.batch_alter_table("credentials") as batch:
+        for column in ("group_prev_at", "org_prev_at", "steps"):
+            batch.drop_column(column)

@@ -1,0 +1,310 @@
+"""Pre-aggregates kept exact in the same transaction as every write.
+
+Every writer (the importer, the seed generator) follows one protocol:
+
+    rollups.mark_credentials(conn, ids)   # before the write: where the rows counted until now
+    ... insert / update credentials and events ...
+    rollups.mark_credentials(conn, ids)   # after: where they count now
+    rollups.mark_events(conn, ids)        # (before and after, for events)
+    rollups.apply(conn)                   # recompute what was marked
+
+`apply` first recomputes the per-credential facts of every marked recipient (the steps each
+credential reached; the issue time of the recipient's previous credential in the organization and
+in the group), then recomputes from the raw rows every rollup row of every marked (organization,
+UTC day): `credential_days`, `credential_links` and `event_days`. Recomputing whole days, rather
+than adding deltas, keeps the rollups a pure function of the raw rows, so a test can compare them
+with a rebuild from scratch.
+
+Days are UTC day numbers; metrics/fast.py reads whole days from the rollups and the partial days
+at a range's edges (local midnight is rarely UTC midnight) from the raw rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Integer,
+    MetaData,
+    Select,
+    Table,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    over,
+    select,
+    update,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from metrics.definitions import ENGAGEMENT_STEPS, Actor
+from metrics.schema import (
+    Id,
+    UTCDateTime,
+    credential_days,
+    credential_links,
+    credentials,
+    engagement_events,
+    event_days,
+    rollup_state,
+)
+
+c = credentials.c
+e = engagement_events.c
+DAY_SECONDS = 86400
+ORG = 0  # group_id of the rows that hold a whole organization
+
+
+# -- portable day arithmetic ----------------------------------------------------------------------
+
+class utc_day(FunctionElement[int]):  # noqa: N801 (a SQL function)
+    """The UTC day number (days since 1970-01-01) of an instant column."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(utc_day, "postgresql")
+def _utc_day_pg(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"CAST(floor(extract(epoch FROM {compiler.process(arg, **kw)}) / 86400) AS INTEGER)"
+
+
+@compiles(utc_day, "sqlite")
+def _utc_day_sqlite(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
+    (arg,) = element.clauses
+    # instants are stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC (metrics.schema.UTCDateTime)
+    return f"CAST(julianday(substr({compiler.process(arg, **kw)}, 1, 10)) - 2440587.5 AS INTEGER)"
+
+
+class day_start(FunctionElement[Any]):  # noqa: N801 (a SQL function)
+    """The instant a UTC day number starts, comparable with stored instants."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+@compiles(day_start, "postgresql")
+def _day_start_pg(element: day_start, compiler: SQLCompiler, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"to_timestamp(({compiler.process(arg, **kw)}) * 86400)"
+
+
+@compiles(day_start, "sqlite")
+def _day_start_sqlite(element: day_start, compiler: SQLCompiler, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return (f"(strftime('%Y-%m-%d %H:%M:%S', ({compiler.process(arg, **kw)}) * 86400, "
+            "'unixepoch') || '.000000')")
+
+
+# -- what a write marks -------------------------------------------------------------------------
+
+_marks = MetaData()
+dirty_recipients = Table(
+    "rollup_dirty_recipients", _marks,
+    Column("recipient_id", Id, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+dirty_days = Table(
+    "rollup_dirty_days", _marks,
+    Column("organization_id", Id, nullable=False),
+    Column("day", Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+marked_days = Table(  # dirty_days without repeats, with the instants each day spans
+    "rollup_marked_days", _marks,
+    Column("organization_id", Id, nullable=False),
+    Column("day", Integer, nullable=False),
+    Column("starts_at", UTCDateTime(), nullable=False),
+    Column("ends_at", UTCDateTime(), nullable=False),
+    prefixes=["TEMPORARY"],
+)
+facts = Table(  # recomputed per-credential facts, before they are written back
+    "rollup_facts", _marks,
+    Column("id", Id, nullable=False),
+    Column("steps", Integer, nullable=False),
+    Column("org_prev_at", UTCDateTime(), nullable=True),
+    Column("group_prev_at", UTCDateTime(), nullable=True),
+    prefixes=["TEMPORARY"],
+)
+_TEMP = (dirty_recipients, dirty_days, marked_days, facts)
+
+
+def _ensure_marks(conn: Connection) -> None:
+    for table in (dirty_recipients, dirty_days):
+        table.create(conn, checkfirst=True)
+
+
+def mark(conn: Connection, *, days: Select[Any] | None = None,
+         recipients: Select[Any] | None = None) -> None:
+    """Mark (organization_id, instant) pairs whose UTC days to recompute, and recipients
+    whose credentials' facts to recompute."""
+    _ensure_marks(conn)
+    if days is not None:
+        sub = days.subquery("marked")
+        org, instant = sub.c
+        conn.execute(insert(dirty_days).from_select(
+            ["organization_id", "day"], select(org, utc_day(instant)).distinct()))
+    if recipients is not None:
+        conn.execute(insert(dirty_recipients).from_select(["recipient_id"], recipients))
+
+
+def mark_credentials(conn: Connection, where: ColumnElement[bool]) -> None:
+    """Mark the stored credentials `where` selects: their issue days, their events' days and
+    their recipients (and so the facts of their recipients' other credentials). `where` is
+    over metrics.schema's `credentials` table."""
+    mark(conn, days=select(c.organization_id, c.issued_at).where(where),
+         recipients=select(c.recipient_id).where(where).distinct())
+    # their events count in event_days under the credential's group
+    mark(conn, days=select(e.organization_id, e.occurred_at).where(
+        e.credential_id.in_(select(c.id).where(where))))
+
+
+def mark_events(conn: Connection, where: ColumnElement[bool]) -> None:
+    """Mark the stored events `where` selects (over `engagement_events`): their days and the
+    recipients of their credentials."""
+    mark(conn, days=select(e.organization_id, e.occurred_at).where(where),
+         recipients=select(c.recipient_id).where(
+             c.id.in_(select(e.credential_id).where(where))).distinct())
+
+
+def mark_organization(conn: Connection, organization_id: int) -> None:
+    """Mark everything an organization holds (a rebuild)."""
+    mark_credentials(conn, c.organization_id == organization_id)
+
+
+# -- recomputing ---------------------------------------------------------------------------------
+
+def steps_mask(event: Any = e) -> ColumnElement[int]:
+    """Per credential (grouped by credential_id): the bitmask of the engagement steps its
+    events reached, at any date."""
+    mask: ColumnElement[int] = literal(0)
+    for bit, step in enumerate(ENGAGEMENT_STEPS):
+        matches: ColumnElement[bool] = event.event_type.in_([t.value for t in step.event_types])
+        if step.owner_only:
+            matches = and_(matches, event.actor == Actor.OWNER.value)
+        mask = mask + func.max(case((matches, 1 << bit), else_=0))
+    return mask
+
+
+def apply(conn: Connection) -> None:
+    """Recompute the facts of marked recipients' credentials and the rollups of marked days."""
+    _ensure_marks(conn)
+    for table in (marked_days, facts):
+        table.drop(conn, checkfirst=True)
+        table.create(conn)
+    _analyze(conn, dirty_recipients)
+    _recompute_facts(conn)
+    conn.execute(insert(marked_days).from_select(
+        ["organization_id", "day", "starts_at", "ends_at"],
+        select(dirty_days.c.organization_id, dirty_days.c.day, day_start(dirty_days.c.day),
+               day_start(dirty_days.c.day + 1)).distinct()))
+    _analyze(conn, marked_days)
+    _recompute_days(conn)
+    _recompute_state(conn)
+    for table in _TEMP:
+        table.drop(conn, checkfirst=True)
+
+
+def _analyze(conn: Connection, table: Table) -> None:
+    if conn.dialect.name == "postgresql":  # temp tables get no autovacuum
+        conn.exec_driver_sql(f"ANALYZE {table.name}")
+
+
+def _recompute_facts(conn: Connection) -> None:
+    target = (select(c.id, c.recipient_id, c.group_id, c.issued_at)
+              .where(c.recipient_id.in_(select(dirty_recipients.c.recipient_id)))
+              .subquery("target"))
+    t = target.c
+    steps = (select(e.credential_id.label("id"), steps_mask().label("steps"))
+             .where(e.credential_id.in_(select(t.id)))
+             .group_by(e.credential_id).subquery("reached"))
+    order = [t.issued_at, t.id]
+    computed = select(
+        t.id,
+        func.coalesce(steps.c.steps, 0),
+        over(func.lag(t.issued_at), partition_by=t.recipient_id, order_by=order),
+        over(func.lag(t.issued_at), partition_by=[t.recipient_id, t.group_id], order_by=order),
+    ).select_from(target.outerjoin(steps, steps.c.id == t.id))
+    conn.execute(insert(facts).from_select(
+        ["id", "steps", "org_prev_at", "group_prev_at"], computed))
+    f = facts.c
+    differs = (c.steps != f.steps) | c.org_prev_at.is_distinct_from(f.org_prev_at) \
+        | c.group_prev_at.is_distinct_from(f.group_prev_at)
+    # a credential whose facts change counts differently on its issue day
+    conn.execute(insert(dirty_days).from_select(
+        ["organization_id", "day"],
+        select(c.organization_id, utc_day(c.issued_at)).where(c.id == f.id, differs)
+        .distinct()))
+    _analyze(conn, facts)
+    conn.execute(update(credentials).where(c.id == f.id, differs).values(
+        steps=f.steps, org_prev_at=f.org_prev_at, group_prev_at=f.group_prev_at))
+
+
+def _marked_day_of(column: Any) -> list[ColumnElement[bool]]:
+    m = marked_days.c
+    return [column >= m.starts_at, column < m.ends_at]
+
+
+def _recompute_days(conn: Connection) -> None:
+    m = marked_days.c
+    for table in (credential_days, credential_links, event_days):
+        tc = table.c
+        conn.execute(delete(table).where(exists().where(
+            m.organization_id == tc.organization_id, m.day == tc.day)))
+    in_day = [c.organization_id == m.organization_id, *_marked_day_of(c.issued_at)]
+    levels = ((literal(ORG), c.org_prev_at), (c.group_id, c.group_prev_at))
+    step_sums = [func.sum(case((c.steps.op("&")(1 << bit) != 0, 1), else_=0))
+                 for bit in range(len(ENGAGEMENT_STEPS))]
+    for group, prev in levels:
+        conn.execute(insert(credential_days).from_select(
+            ["organization_id", "group_id", "day", "issued", "firsts",
+             *(step.key for step in ENGAGEMENT_STEPS)],
+            select(m.organization_id, group, m.day, func.count(),
+                   func.sum(case((prev.is_(None), 1), else_=0)), *step_sums)
+            .where(*in_day).group_by(m.organization_id, group, m.day)))
+        gap = m.day - utc_day(prev)
+        conn.execute(insert(credential_links).from_select(
+            ["organization_id", "group_id", "gap", "day", "links"],
+            select(m.organization_id, group, gap, m.day, func.count())
+            .where(*in_day, prev.is_not(None)).group_by(m.organization_id, group, gap, m.day)))
+    for group in (literal(ORG), c.group_id):
+        conn.execute(insert(event_days).from_select(
+            ["organization_id", "group_id", "day", "event_type", "events"],
+            select(m.organization_id, group, m.day, e.event_type, func.count())
+            .select_from(marked_days.join(engagement_events, and_(
+                e.organization_id == m.organization_id, *_marked_day_of(e.occurred_at))))
+            .join(credentials, c.id == e.credential_id)
+            .group_by(m.organization_id, group, m.day, e.event_type)))
+
+
+def _recompute_state(conn: Connection) -> None:
+    orgs = select(marked_days.c.organization_id).distinct()
+    s = rollup_state.c
+    conn.execute(delete(rollup_state).where(s.organization_id.in_(orgs)))
+    last = (select(func.max(e.occurred_at))
+            .where(e.organization_id == marked_days.c.organization_id).scalar_subquery())
+    conn.execute(insert(rollup_state).from_select(
+        ["organization_id", "last_event_at"],
+        select(marked_days.c.organization_id, last).distinct()))
+
+
+def rebuild(conn: Connection, organization_ids: Iterable[int]) -> None:
+    """Recompute every fact and rollup of the organizations from their raw rows (rows of days
+    that no longer hold any credential or event go too)."""
+    org_ids = list(organization_ids)
+    for table in (credential_days, credential_links, event_days, rollup_state):
+        conn.execute(delete(table).where(table.c.organization_id.in_(org_ids)))
+    for org_id in org_ids:
+        mark_organization(conn, org_id)
+    apply(conn)
