@@ -150,10 +150,12 @@ def last_event_at(conn: Connection, org_id: int | None) -> datetime | None:
     return value
 
 
-def has_rollups(conn: Connection, org_id: int) -> bool:
+def rollups_answer(conn: Connection, org_id: int, now: datetime) -> bool:
+    """Whether the organization's rollups hold the answer as of `now`: they exist and count
+    every stored event, so `now` must not be before the latest one."""
     s = rollup_state.c
-    return conn.execute(select(s.organization_id).where(s.organization_id == org_id)).first() \
-        is not None
+    row = conn.execute(select(s.last_event_at).where(s.organization_id == org_id)).first()
+    return row is not None and (row[0] is None or row[0] <= now)
 
 
 def cohort(execute: Execute, level: Level, windows: Sequence[Window], *, engagement: bool
@@ -188,18 +190,20 @@ def cohort(execute: Execute, level: Level, windows: Sequence[Window], *, engagem
                              **dict(zip(steps, reached, strict=True))})
     edges = [(w.k, lo, hi, w.start) for w in windows for lo, hi in w.edges]
     if edges:
-        ed = _rows({"k": Integer(), "lo": UTCDateTime(), "hi": UTCDateTime(),
-                    "a": UTCDateTime()}, edges, "edges")
-        new = or_(level.prev.is_(None), level.prev < ed.c.a)
-        stmt = (select(ed.c.k, level.group, func.count(), _count(new),
+        inside = [and_(c.issued_at >= lo, c.issued_at < hi) for _, lo, hi, _ in edges]
+        k = case(*((cond, literal(k, Integer)) for cond, (k, *_) in zip(inside, edges,
+                                                                       strict=True)))
+        start = case(*((cond, literal(a, UTCDateTime())) for cond, (_, _, _, a)
+                       in zip(inside, edges, strict=True)), else_=None)
+        new = or_(level.prev.is_(None), level.prev < start)
+        stmt = (select(k, level.group, func.count(), _count(new),
                        *(_count(c.steps.op("&")(1 << STEP_KEYS.index(key)) != 0)
                          for key in steps))
-                .select_from(ed.join(credentials, and_(
-                    c.issued_at >= ed.c.lo, c.issued_at < ed.c.hi, *level.raw())))
-                .group_by(ed.c.k, level.group))
-        for k, group, issued, recipients, *reached in execute(stmt):
-            add((k, group), {"issued": issued, "recipients": recipients,
-                             **dict(zip(steps, reached, strict=True))})
+                .where(*level.raw(), or_(*inside))
+                .group_by(k, level.group))
+        for key_k, group, issued, recipients, *reached in execute(stmt):
+            add((key_k, group), {"issued": issued, "recipients": recipients,
+                                 **dict(zip(steps, reached, strict=True))})
     for key, repeats in _repeats(execute, level, [w for w in whole if w.start is not None]):
         add(key, {"recipients": -repeats})
     return out
@@ -217,14 +221,13 @@ def _repeats(execute: Execute, level: Level, windows: Sequence[Window]
     partial = [(w.k, w.start, day_at(w.days[0]), day_at(w.days[1]) if w.end else NEVER)
                for w in windows if w.days and w.start and w.start < day_at(w.days[0])]
     if partial:  # the previous credential in [a, A)
-        pr = _rows({"k": Integer(), "a": UTCDateTime(), "lo": UTCDateTime(),
-                    "hi": UTCDateTime()}, partial, "partial")
-        stmt = (select(pr.c.k, level.group, func.count())
-                .select_from(pr.join(credentials, and_(
-                    *level.raw(), level.prev >= pr.c.a, level.prev < pr.c.lo,
-                    c.issued_at >= pr.c.lo, c.issued_at < pr.c.hi)))
-                .group_by(pr.c.k, level.group))
-        out += [((k, group), n) for k, group, n in execute(stmt)]
+        inside = [and_(level.prev >= a, level.prev < lo, c.issued_at >= lo, c.issued_at < hi)
+                  for _, a, lo, hi in partial]
+        k = case(*((cond, literal(k, Integer)) for cond, (k, *_) in zip(inside, partial,
+                                                                       strict=True)))
+        stmt = (select(k, level.group, func.count()).where(*level.raw(), or_(*inside))
+                .group_by(k, level.group))
+        out += [((key_k, group), n) for key_k, group, n in execute(stmt)]
     spans = [(w.k, *w.days) for w in windows if w.days]
     if any(hi == AFTER for _, _, hi in spans):  # an open end: up to the last day issued
         cd = credential_days.c
@@ -270,15 +273,15 @@ def activity(execute: Execute, level: Level, windows: Sequence[Window]
             add((k, group), event_type, int(n))
     edges = [(w.k, lo, hi) for w in windows for lo, hi in w.edges]
     if edges:
-        eg = _rows({"k": Integer(), "lo": UTCDateTime(), "hi": UTCDateTime()}, edges, "edges")
-        stmt = (select(eg.c.k, level.group, e.event_type, func.count())
-                .select_from(eg.join(engagement_events, and_(
-                    e.organization_id == level.org_id, e.occurred_at >= eg.c.lo,
-                    e.occurred_at < eg.c.hi)))
-                .join(credentials, c.id == e.credential_id).where(*level.raw())
-                .group_by(eg.c.k, level.group, e.event_type))
-        for k, group, event_type, n in execute(stmt):
-            add((k, group), event_type, int(n))
+        inside = [and_(e.occurred_at >= lo, e.occurred_at < hi) for _, lo, hi in edges]
+        k = case(*((cond, literal(k, Integer)) for cond, (k, *_) in zip(inside, edges,
+                                                                       strict=True)))
+        stmt = (select(k, level.group, e.event_type, func.count())
+                .select_from(engagement_events.join(credentials, c.id == e.credential_id))
+                .where(e.organization_id == level.org_id, or_(*inside), *level.raw())
+                .group_by(k, level.group, e.event_type))
+        for key_k, group, event_type, n in execute(stmt):
+            add((key_k, group), event_type, int(n))
     return out
 
 

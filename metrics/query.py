@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -75,7 +75,12 @@ class MetricResult:
     previous_series: tuple[Period, ...] = ()  # the compared range's buckets, same granularity
     sections: tuple[tuple[str, Period], ...] = ()
     benchmarks: tuple[Benchmark, ...] = ()
-    sql: tuple[str, ...] = field(default=(), compare=False)
+    # the statements it ran, rendered on demand (compiling SQL text costs more than running it)
+    statements: tuple[Callable[[], str], ...] = field(default=(), compare=False)
+
+    @property
+    def sql(self) -> tuple[str, ...]:
+        return tuple(render() for render in self.statements)
 
     @property
     def time_range(self) -> TimeRange:

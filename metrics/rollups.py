@@ -31,6 +31,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Select,
+    Subquery,
     Table,
     and_,
     case,
@@ -56,6 +57,7 @@ from metrics.schema import (
     credentials,
     engagement_events,
     event_days,
+    organizations,
     rollup_state,
 )
 
@@ -178,11 +180,6 @@ def mark_events(conn: Connection, where: ColumnElement[bool]) -> None:
              c.id.in_(select(e.credential_id).where(where))).distinct())
 
 
-def mark_organization(conn: Connection, organization_id: int) -> None:
-    """Mark everything an organization holds (a rebuild)."""
-    mark_credentials(conn, c.organization_id == organization_id)
-
-
 # -- recomputing ---------------------------------------------------------------------------------
 
 def steps_mask(event: Any = e) -> ColumnElement[int]:
@@ -197,21 +194,27 @@ def steps_mask(event: Any = e) -> ColumnElement[int]:
     return mask
 
 
-def apply(conn: Connection) -> None:
-    """Recompute the facts of marked recipients' credentials and the rollups of marked days."""
+def apply(conn: Connection, *, whole: list[int] | None = None) -> None:
+    """Recompute the facts of marked recipients' credentials and the rollups of marked days
+    (or of every day of the organizations `whole`, whose rollup rows are gone: a rebuild)."""
     _ensure_marks(conn)
     for table in (marked_days, facts):
         table.drop(conn, checkfirst=True)
         table.create(conn)
     _analyze(conn, dirty_recipients)
     _recompute_facts(conn)
-    conn.execute(insert(marked_days).from_select(
-        ["organization_id", "day", "starts_at", "ends_at"],
-        select(dirty_days.c.organization_id, dirty_days.c.day, day_start(dirty_days.c.day),
-               day_start(dirty_days.c.day + 1)).distinct()))
-    _analyze(conn, marked_days)
-    _recompute_days(conn)
-    _recompute_state(conn)
+    if whole is None:
+        conn.execute(insert(marked_days).from_select(
+            ["organization_id", "day", "starts_at", "ends_at"],
+            select(dirty_days.c.organization_id, dirty_days.c.day, day_start(dirty_days.c.day),
+                   day_start(dirty_days.c.day + 1)).distinct()))
+        _analyze(conn, marked_days)
+        _recompute_days(conn, _Marked())
+        orgs: Any = select(marked_days.c.organization_id).distinct()
+    else:
+        _recompute_days(conn, _Whole(whole))
+        orgs = select(organizations.c.id).where(organizations.c.id.in_(whole))
+    _recompute_state(conn, orgs)
     for table in _TEMP:
         table.drop(conn, checkfirst=True)
 
@@ -221,23 +224,34 @@ def _analyze(conn: Connection, table: Table) -> None:
         conn.exec_driver_sql(f"ANALYZE {table.name}")
 
 
-def _recompute_facts(conn: Connection) -> None:
-    target = (select(c.id, c.recipient_id, c.group_id, c.issued_at)
-              .where(c.recipient_id.in_(select(dirty_recipients.c.recipient_id)))
-              .subquery("target"))
+def facts_select(target: Subquery) -> Select[Any]:
+    """`target`'s columns plus each credential's facts: steps, org_prev_at, group_prev_at.
+
+    `target` needs id, recipient_id, group_id and issued_at, and must hold every credential of
+    its recipients (the previous credential of a recipient is one of them)."""
     t = target.c
     steps = (select(e.credential_id.label("id"), steps_mask().label("steps"))
              .where(e.credential_id.in_(select(t.id)))
              .group_by(e.credential_id).subquery("reached"))
     order = [t.issued_at, t.id]
-    computed = select(
-        t.id,
-        func.coalesce(steps.c.steps, 0),
-        over(func.lag(t.issued_at), partition_by=t.recipient_id, order_by=order),
-        over(func.lag(t.issued_at), partition_by=[t.recipient_id, t.group_id], order_by=order),
+    return select(
+        *t,
+        func.coalesce(steps.c.steps, 0).label("steps"),
+        over(func.lag(t.issued_at), partition_by=t.recipient_id, order_by=order)
+        .label("org_prev_at"),
+        over(func.lag(t.issued_at), partition_by=[t.recipient_id, t.group_id], order_by=order)
+        .label("group_prev_at"),
     ).select_from(target.outerjoin(steps, steps.c.id == t.id))
+
+
+def _recompute_facts(conn: Connection) -> None:
+    target = (select(c.id, c.recipient_id, c.group_id, c.issued_at)
+              .where(c.recipient_id.in_(select(dirty_recipients.c.recipient_id)))
+              .subquery("target"))
+    computed = facts_select(target).subquery("computed").c
     conn.execute(insert(facts).from_select(
-        ["id", "steps", "org_prev_at", "group_prev_at"], computed))
+        ["id", "steps", "org_prev_at", "group_prev_at"],
+        select(computed.id, computed.steps, computed.org_prev_at, computed.group_prev_at)))
     f = facts.c
     differs = (c.steps != f.steps) | c.org_prev_at.is_distinct_from(f.org_prev_at) \
         | c.group_prev_at.is_distinct_from(f.group_prev_at)
@@ -251,60 +265,90 @@ def _recompute_facts(conn: Connection) -> None:
         steps=f.steps, org_prev_at=f.org_prev_at, group_prev_at=f.group_prev_at))
 
 
-def _marked_day_of(column: Any) -> list[ColumnElement[bool]]:
-    m = marked_days.c
-    return [column >= m.starts_at, column < m.ends_at]
+class _Marked:
+    """The rows of the marked days (a join with rollup_marked_days)."""
+
+    def credentials(self, *columns: Any) -> tuple[ColumnElement[int], Select[Any]]:
+        m = marked_days.c
+        return m.day, select(m.organization_id, *columns).where(
+            c.organization_id == m.organization_id, c.issued_at >= m.starts_at,
+            c.issued_at < m.ends_at)
+
+    def events(self, *columns: Any) -> tuple[ColumnElement[int], Select[Any]]:
+        m = marked_days.c
+        return m.day, select(m.organization_id, *columns).select_from(
+            marked_days.join(engagement_events, and_(
+                e.organization_id == m.organization_id, e.occurred_at >= m.starts_at,
+                e.occurred_at < m.ends_at)))
+
+    def clear(self, conn: Connection) -> None:
+        m = marked_days.c
+        for table in (credential_days, credential_links, event_days):
+            tc = table.c
+            conn.execute(delete(table).where(exists().where(
+                m.organization_id == tc.organization_id, m.day == tc.day)))
 
 
-def _recompute_days(conn: Connection) -> None:
-    m = marked_days.c
-    for table in (credential_days, credential_links, event_days):
-        tc = table.c
-        conn.execute(delete(table).where(exists().where(
-            m.organization_id == tc.organization_id, m.day == tc.day)))
-    in_day = [c.organization_id == m.organization_id, *_marked_day_of(c.issued_at)]
+class _Whole:
+    """Every row of some organizations (grouped by day rather than joined with days)."""
+
+    def __init__(self, org_ids: list[int]) -> None:
+        self.org_ids = org_ids
+
+    def credentials(self, *columns: Any) -> tuple[ColumnElement[int], Select[Any]]:
+        return utc_day(c.issued_at), select(c.organization_id, *columns).where(
+            c.organization_id.in_(self.org_ids))
+
+    def events(self, *columns: Any) -> tuple[ColumnElement[int], Select[Any]]:
+        return utc_day(e.occurred_at), select(e.organization_id, *columns).where(
+            e.organization_id.in_(self.org_ids))
+
+    def clear(self, conn: Connection) -> None:
+        for table in (credential_days, credential_links, event_days):
+            conn.execute(delete(table).where(table.c.organization_id.in_(self.org_ids)))
+
+
+def _recompute_days(conn: Connection, rows: _Marked | _Whole) -> None:
+    rows.clear(conn)
     levels = ((literal(ORG), c.org_prev_at), (c.group_id, c.group_prev_at))
     step_sums = [func.sum(case((c.steps.op("&")(1 << bit) != 0, 1), else_=0))
                  for bit in range(len(ENGAGEMENT_STEPS))]
     for group, prev in levels:
+        day, _ = rows.credentials()
+        _, stmt = rows.credentials(group, day, func.count(),
+                                   func.sum(case((prev.is_(None), 1), else_=0)), *step_sums)
         conn.execute(insert(credential_days).from_select(
             ["organization_id", "group_id", "day", "issued", "firsts",
              *(step.key for step in ENGAGEMENT_STEPS)],
-            select(m.organization_id, group, m.day, func.count(),
-                   func.sum(case((prev.is_(None), 1), else_=0)), *step_sums)
-            .where(*in_day).group_by(m.organization_id, group, m.day)))
-        gap = m.day - utc_day(prev)
+            stmt.group_by(stmt.selected_columns[0], group, day)))
+        gap = day - utc_day(prev)
+        _, stmt = rows.credentials(group, gap, day, func.count())
         conn.execute(insert(credential_links).from_select(
             ["organization_id", "group_id", "gap", "day", "links"],
-            select(m.organization_id, group, gap, m.day, func.count())
-            .where(*in_day, prev.is_not(None)).group_by(m.organization_id, group, gap, m.day)))
+            stmt.where(prev.is_not(None)).group_by(stmt.selected_columns[0], group, gap, day)))
     for group in (literal(ORG), c.group_id):
+        day, _ = rows.events()
+        _, stmt = rows.events(group, day, e.event_type, func.count())
         conn.execute(insert(event_days).from_select(
             ["organization_id", "group_id", "day", "event_type", "events"],
-            select(m.organization_id, group, m.day, e.event_type, func.count())
-            .select_from(marked_days.join(engagement_events, and_(
-                e.organization_id == m.organization_id, *_marked_day_of(e.occurred_at))))
-            .join(credentials, c.id == e.credential_id)
-            .group_by(m.organization_id, group, m.day, e.event_type)))
+            stmt.join(credentials, c.id == e.credential_id)
+            .group_by(stmt.selected_columns[0], group, day, e.event_type)))
 
 
-def _recompute_state(conn: Connection) -> None:
-    orgs = select(marked_days.c.organization_id).distinct()
+def _recompute_state(conn: Connection, orgs: Any) -> None:
     s = rollup_state.c
     conn.execute(delete(rollup_state).where(s.organization_id.in_(orgs)))
-    last = (select(func.max(e.occurred_at))
-            .where(e.organization_id == marked_days.c.organization_id).scalar_subquery())
+    o = organizations.c
+    last = (select(func.max(e.occurred_at)).where(e.organization_id == o.id).scalar_subquery())
     conn.execute(insert(rollup_state).from_select(
-        ["organization_id", "last_event_at"],
-        select(marked_days.c.organization_id, last).distinct()))
+        ["organization_id", "last_event_at"], select(o.id, last).where(o.id.in_(orgs))))
 
 
-def rebuild(conn: Connection, organization_ids: Iterable[int]) -> None:
-    """Recompute every fact and rollup of the organizations from their raw rows (rows of days
-    that no longer hold any credential or event go too)."""
+def rebuild(conn: Connection, organization_ids: Iterable[int], *, facts: bool = True) -> None:
+    """Recompute every rollup of the organizations from their raw rows (rows of days that no
+    longer hold any credential or event go too), and their credentials' facts unless the
+    writer stored them with `facts_select` (`facts=False`)."""
     org_ids = list(organization_ids)
-    for table in (credential_days, credential_links, event_days, rollup_state):
-        conn.execute(delete(table).where(table.c.organization_id.in_(org_ids)))
-    for org_id in org_ids:
-        mark_organization(conn, org_id)
-    apply(conn)
+    if facts:
+        mark(conn, recipients=select(c.recipient_id).where(c.organization_id.in_(org_ids)))
+    apply(conn, whole=org_ids)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Dialect
 
 from metrics import fast, sql
 from metrics.benchmarks import (
@@ -31,6 +32,12 @@ from metrics.sql import AnySelect
 from metrics.timerange import TimeRange, all_time, previous_unit, rolling, today_in
 
 Values = dict[str, int]
+
+
+def _render(stmt: AnySelect, dialect: Dialect) -> str:
+    compiled = stmt.compile(dialect=dialect)
+    params = ", ".join(f"{k}={v!r}" for k, v in compiled.params.items())
+    return f"{compiled}\n-- parameters: {params}" if params else str(compiled)
 
 
 def _not_after(last: datetime | None, now: datetime) -> bool:
@@ -80,12 +87,12 @@ class _Runner:
         self.catalog = catalog
         self.chosen = chosen
         self.scope = sql.Scope(org.id, tuple(g.id for g in chosen), query.kind)
-        self.statements: list[str] = []
+        self.statements: list[Callable[[], str]] = []
         self.memo: dict[tuple[datetime | None, datetime | None, bool], Values] = {}
         # the rollups count every stored event: they answer unless the query asks about a
         # moment before the latest one, or about a kind (kinds are not rolled up)
-        self.fast = rollups and query.kind is None and fast.has_rollups(conn, org.id) \
-            and _not_after(fast.last_event_at(conn, org.id), self.now)
+        self.fast = rollups and query.kind is None \
+            and fast.rollups_answer(conn, org.id, self.now)
         self.rollups = rollups
 
     def level(self, group_ids: tuple[int, ...]) -> fast.Level | None:
@@ -97,9 +104,7 @@ class _Runner:
 
     def result(self) -> MetricResult:
         q = self.query
-        values = self.values(q.time_range)
-        previous = None
-        previous_series: tuple[Period, ...] = ()
+        compared = None
         if q.metric is not Metric.HELP:
             comparisons: dict[Comparison, Callable[[], TimeRange | None]] = {
                 Comparison.PREVIOUS: q.time_range.previous,
@@ -107,6 +112,11 @@ class _Runner:
                 Comparison.NONE: lambda: None,
             }
             compared = comparisons[q.compare]()
+        self.prefetch([q.time_range, *([compared] if compared else [])])
+        values = self.values(q.time_range)
+        previous = None
+        previous_series: tuple[Period, ...] = ()
+        if q.metric is not Metric.HELP:
             if compared is not None:
                 previous = Period(compared, self.values(compared))
                 previous_series = self.series(compared, funnel=False)
@@ -122,21 +132,46 @@ class _Runner:
             previous_series=previous_series,
             sections=self.sections(),
             benchmarks=self.benchmarks(values),
-            sql=tuple(self.statements),
+            statements=tuple(self.statements),
         )
 
     # -- the figures of one range -------------------------------------------------------------
 
     def values(self, time_range: TimeRange, *, engagement: bool | None = None) -> Values:
         """The figures of one range; the same range is computed once per query."""
-        metric = self.query.metric
         if engagement is None:
-            engagement = metric in (Metric.ENGAGEMENT, Metric.SUMMARY, Metric.GROUPS,
-                                    Metric.COMPARE)
+            engagement = self.engagement
         key = (time_range.start_at, time_range.end_at, engagement)
         if key not in self.memo:
             self.memo[key] = self._values(time_range, engagement)
         return dict(self.memo[key])
+
+    @property
+    def engagement(self) -> bool:
+        return self.query.metric in (Metric.ENGAGEMENT, Metric.SUMMARY, Metric.GROUPS,
+                                     Metric.COMPARE)
+
+    def prefetch(self, ranges: list[TimeRange]) -> None:
+        """The rollups answer several ranges (the answer's and its comparison's) at once."""
+        scope, engagement = self.scope, self.engagement
+        level = self.level(scope.group_ids)
+        if level is None or self.query.metric is Metric.HELP:
+            return
+        windows = [fast.Window(k, r.start_at, r.end_at) for k, r in enumerate(ranges)]
+        group = scope.group_ids[0] if scope.group_ids else ORG
+        event_basis = engagement and self.query.basis is Basis.EVENT
+        found = fast.cohort(self.execute, level, windows,
+                            engagement=engagement and not event_basis)
+        if self.query.metric is Metric.ACTIVITY:
+            for key, values in fast.activity(self.execute, level, windows).items():
+                found[key].update(values)
+        for k, r in enumerate(ranges):
+            out = found[(k, group)]
+            if event_basis:
+                out.update(self.one(sql.event_basis_select(scope, r.start_at, r.end_at)))
+            if self.query.metric is Metric.ACTIVITY:
+                out.update(self.one(sql.touched_select(scope, r.start_at, r.end_at)))
+            self.memo[(r.start_at, r.end_at, engagement)] = out
 
     def _values(self, time_range: TimeRange, engagement: bool) -> Values:
         scope = self.scope
@@ -147,12 +182,12 @@ class _Runner:
         if level is not None:
             window = [fast.Window(0, start, end)]
             key = (0, scope.group_ids[0] if scope.group_ids else ORG)
-            out = dict(fast.cohort(self.execute, level, window,
-                                   engagement=engagement and not event_basis).get(key, {}))
+            out = fast.cohort(self.execute, level, window,
+                              engagement=engagement and not event_basis)[key]
             if event_basis:
                 out.update(self.one(sql.event_basis_select(scope, start, end)))
             if metric is Metric.ACTIVITY:
-                out.update(fast.activity(self.execute, level, window).get(key, {}))
+                out.update(fast.activity(self.execute, level, window)[key])
                 out.update(self.one(sql.touched_select(scope, start, end)))
             return out
         cohort = sql.cohort_select(
@@ -321,6 +356,4 @@ class _Runner:
         return {k: int(values.get(k, 0)) for k in keys}
 
     def remember(self, stmt: AnySelect) -> None:
-        compiled = stmt.compile(dialect=self.conn.dialect)
-        params = ", ".join(f"{k}={v!r}" for k, v in compiled.params.items())
-        self.statements.append(f"{compiled}\n-- parameters: {params}" if params else str(compiled))
+        self.statements.append(functools.partial(_render, stmt, self.conn.dialect))

@@ -133,10 +133,13 @@ credentials = Table(
     Column("group_prev_at", UTCDateTime(), nullable=True),
     UniqueConstraint("organization_id", "external_id"),
     _enum_check("kind", CredentialKind),
-    Index(None, "organization_id", "issued_at"),
-    Index(None, "organization_id", "group_id", "issued_at"),
-    Index(None, "organization_id", "org_prev_at"),
-    Index(None, "organization_id", "group_id", "group_prev_at"),
+    # PostgreSQL answers the partial days at a range's edges from these alone (index-only)
+    Index(None, "organization_id", "issued_at",
+          postgresql_include=["group_id", "steps", "org_prev_at", "group_prev_at"]),
+    Index(None, "organization_id", "group_id", "issued_at",
+          postgresql_include=["steps", "group_prev_at"]),
+    Index(None, "organization_id", "org_prev_at", postgresql_include=["issued_at"]),
+    Index(None, "organization_id", "group_id", "group_prev_at", postgresql_include=["issued_at"]),
     Index(None, "recipient_id", "issued_at"),
 )
 
@@ -180,6 +183,7 @@ credential_days = Table(
     Column("firsts", Integer, nullable=False),  # credentials with no previous one
     *_STEP_COLUMNS,  # credentials that reached each engagement step
     PrimaryKeyConstraint("organization_id", "group_id", "day"),
+    Index(None, "group_id", "day"),  # every organization's totals (peer averages)
 )
 
 credential_links = Table(

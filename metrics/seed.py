@@ -13,7 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, Index, func, insert, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Index,
+    MetaData,
+    Table,
+    func,
+    insert,
+    select,
+    text,
+)
 
 from metrics import rollups
 from metrics.definitions import EventType
@@ -71,6 +82,14 @@ def _skewed(i: str, streams: tuple[int, int], seed: int, n: int, *, high: bool) 
     return f"((CASE WHEN {a} {op} {b} THEN {a} ELSE {b} END) * {n} / {M})"
 
 
+def _padded(conn: Connection, i: str) -> str:
+    """i as ten digits: ids in the order of their rows keep a unique index's inserts at its
+    right edge."""
+    if conn.dialect.name == "postgresql":
+        return f"lpad(({i})::text, 10, '0')"
+    return f"printf('%010d', {i})"
+
+
 def _counter(conn: Connection, n: int) -> str:
     """A CTE `n(i)` of the numbers 1..n."""
     if conn.dialect.name == "postgresql":
@@ -122,27 +141,48 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
             counts["organizations"] += 1
             counts["groups"] += n_groups
         dropped = _drop_indexes(conn) if bulk else []
+        _staged.create(conn)
         for org in org_rows:
             progress(f"organization {org.id}: {org.size:,} credentials")
             counts["recipients"] += _credentials(conn, plan, org, base, end_epoch)
             counts["credentials"] += org.size
         progress("engagement events")
         counts["events"] = _events(conn, plan, end_epoch, base, org_rows)
+        progress("credentials with their facts")
+        _analyze(conn, _staged.name)
+        # the staged credentials, with the facts the rollups keep (steps reached, previous
+        # credential of the recipient), written once rather than inserted and then updated
+        with_facts = rollups.facts_select(select(_staged).subquery("staged"))
+        conn.execute(insert(credentials).from_select(
+            [col.name for col in with_facts.selected_columns], with_facts))
+        _staged.drop(conn)
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT setval(pg_get_serial_sequence('credentials', 'id'), "
                               "(SELECT max(id) FROM credentials))"))
         if dropped:
             progress("indexes")
             _create_indexes(conn, dropped)
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("ANALYZE credentials"))
-            conn.execute(text("ANALYZE engagement_events"))
+        _analyze(conn, "credentials")
+        _analyze(conn, "engagement_events")
         progress("pre-aggregates")
-        rollups.rebuild(conn, [org.id for org in org_rows])
+        rollups.rebuild(conn, [org.id for org in org_rows], facts=False)
     return counts
 
 
 BULK_MIN = 100_000  # from this many credentials, PostgreSQL loads before it indexes
+
+_staged = Table(  # credentials as generated, before their facts are known
+    "seed_credentials", MetaData(),
+    *(Column(col.name, col.type) for col in credentials.c
+      if col.name in ("id", "organization_id", "external_id", "group_id", "recipient_id",
+                      "issued_at", "expires_at", "kind")),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _analyze(conn: Connection, table: str) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"ANALYZE {table}"))
 
 
 @dataclass(frozen=True)
@@ -183,9 +223,9 @@ def _credentials(conn: Connection, plan: SeedPlan, org: _Org, base: int, end_epo
         f"SELECT min(id) FROM recipients WHERE organization_id = {org.id}")).scalar_one()
     j = f"(i - 1 + {org.offset})"  # the row's number in the whole seed
     conn.execute(text(
-        f"{_counter(conn, org.size)} INSERT INTO credentials (id, organization_id, external_id, "
-        "group_id, recipient_id, issued_at, expires_at, kind) "
-        f"SELECT {base} + {j}, {org.id}, 'S{org.id}-' || i, "
+        f"{_counter(conn, org.size)} INSERT INTO {_staged.name} (id, organization_id, "
+        "external_id, group_id, recipient_id, issued_at, expires_at, kind) "
+        f"SELECT {base} + {j}, {org.id}, 'S{org.id}-' || {_padded(conn, 'i')}, "
         f"{org.gmin} + {_pick('i', 2, plan.seed, org.n_groups)}, "
         f"{rmin} + {_pick('i', 3, plan.seed, people)}, "
         f"{_instant(conn, _issued_epoch(j, plan, end_epoch))}, NULL, "
@@ -215,9 +255,11 @@ def _events(conn: Connection, plan: SeedPlan, end_epoch: int, base: int,
     cases, edge = [], 0.0
     for event, share, _owner in EVENT_MIX:
         edge += share
-        cases.append(f"WHEN {_below('i', 6, plan.seed, edge)} THEN '{event.value}'")
+        cases.append(f"WHEN u < {int(edge * M)} THEN '{event.value}'")
     owner = f"CASE WHEN {_below('i', 7, plan.seed, 0.7)} THEN 'owner' ELSE 'guest' END"
     total = sum(org.size for org in orgs)
+    # a fence: the draw is computed once per row, not once per WHEN
+    fence = "OFFSET 0" if conn.dialect.name == "postgresql" else "LIMIT -1 OFFSET 0"
     org_of = " ".join(f"WHEN p.j < {org.offset + org.size} THEN {org.id}" for org in orgs[:-1])
     org_of = f"CASE {org_of} ELSE {orgs[-1].id} END" if org_of else str(orgs[-1].id)
     delay = _skewed("p.i", (8, 9), plan.seed, 60 * 86400, high=False)  # mostly soon after
@@ -225,11 +267,13 @@ def _events(conn: Connection, plan: SeedPlan, end_epoch: int, base: int,
     occurred = _instant(conn, f"{least}({_issued_epoch('p.j', plan, end_epoch)} + {delay}, "
                               f"{end_epoch})")
     conn.execute(text(
-        f"{_counter(conn, n)}, p AS (SELECT i, {_pick('i', 5, plan.seed, total)} AS j, "
-        f"CASE {' '.join(cases)} ELSE 'view' END AS kind, {owner} AS actor FROM n) "
+        f"{_counter(conn, n)}, drawn AS (SELECT i, {_draw('i', 6, plan.seed)} AS u FROM n "
+        f"{fence}), "
+        f"p AS (SELECT i, {_pick('i', 5, plan.seed, total)} AS j, "
+        f"CASE {' '.join(cases)} ELSE 'view' END AS kind, {owner} AS actor FROM drawn) "
         "INSERT INTO engagement_events (organization_id, credential_id, event_type, actor, "
         "occurred_at, external_id) "
-        f"SELECT {org_of}, {base} + p.j, p.kind, p.actor, {occurred}, '{prefix}' || p.i "
-        "FROM p"))
+        f"SELECT {org_of}, {base} + p.j, p.kind, p.actor, {occurred}, "
+        f"'{prefix}' || {_padded(conn, 'p.i')} FROM p"))
     after = conn.execute(text("SELECT count(*) FROM engagement_events")).scalar_one()
     return int(after) - int(before)

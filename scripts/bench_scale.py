@@ -54,7 +54,8 @@ def database(admin_url: str, n: int) -> Engine:
             raise SystemExit(f"{name} holds {have:,} credentials, not {n:,}: drop it first")
         t0 = time.perf_counter()
         counts = seed(engine, SeedPlan(n, 30, 5.0, 1), NOW,
-                      lambda step: print(f"  seeding {n:,}: {step}", file=sys.stderr))
+                      lambda step: print(f"  {time.perf_counter() - t0:6.0f} s seeding {n:,}: "
+                                         f"{step}", file=sys.stderr))
         seconds = time.perf_counter() - t0
         print(f"seeded {counts['credentials']:,} credentials and {counts['events']:,} events "
               f"in {seconds:.0f} s ({counts['organizations']} organizations)")

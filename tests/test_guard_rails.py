@@ -8,13 +8,17 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
 from metrics import rollups
-from metrics.catalog import list_organizations
+from metrics.catalog import list_groups, list_organizations, resolve_organization
 from metrics.db import make_engine
 from metrics.importer import import_files
+from metrics.parse import parse
+from metrics.run import run
+from metrics.seed import SeedPlan, seed
+from tests.test_rollups import NOW as SEED_NOW
 from tests import seed_example
 from tests.conftest import Database
 from tests.slack_client import Server
@@ -57,3 +61,40 @@ def test_figures_come_from_the_read_replica(sqlite_db: Database, tmp_path: Path,
     finally:
         server.stop()
     assert "*43* issued" in str(answer.params["blocks"])  # 53 on the primary
+
+
+PLAN_QUESTIONS = (
+    "summary", "issued last quarter", "recipients all time", "recipients last 30 days",
+    "engagement last quarter", "groups last quarter", "compare P01 vs P02 last quarter",
+    "issued last 12 weeks by:week", "activity last quarter", "engagement this year by:month",
+    "engagement kind:badge last quarter", "issued group:P01 group:P02 this year",
+)
+
+
+@pytest.mark.postgres
+def test_no_request_path_plan_scans_the_big_tables(pg_db: Database) -> None:
+    """Every statement an answer runs, explained with its parameters on an analyzed database
+    whose organizations are small parts of the big tables: none reads credentials or
+    engagement_events sequentially."""
+    seed(pg_db.engine, SeedPlan(60_000, 12, 3.0, 5), SEED_NOW)
+    seen: list[tuple[str, object]] = []
+
+    def record(conn: object, cursor: object, statement: str, parameters: object,
+               context: object, executemany: bool) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            seen.append((statement, parameters))
+
+    with pg_db.engine.connect() as conn:
+        org = resolve_organization(conn, "Seed Org 0001")
+        catalog = list_groups(conn, org)
+        event.listen(conn, "before_cursor_execute", record)
+        for question in PLAN_QUESTIONS:
+            for tz in ("UTC", "America/New_York"):
+                run(conn, org, parse(question, now=SEED_NOW, tz=tz, catalog=catalog), SEED_NOW)
+        event.remove(conn, "before_cursor_execute", record)
+        assert len(seen) > 50
+        for statement, parameters in seen:
+            plan = "\n".join(r[0] for r in conn.exec_driver_sql(
+                f"EXPLAIN {statement}", parameters))  # type: ignore[arg-type]
+            for table in ("credentials", "engagement_events"):
+                assert f"Seq Scan on {table}" not in plan, f"{statement}\n{plan}"

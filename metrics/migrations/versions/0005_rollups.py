@@ -24,10 +24,20 @@ def upgrade() -> None:
                                            server_default=sa.text("0")))
     op.add_column("credentials", sa.Column("org_prev_at", Instant, nullable=True))
     op.add_column("credentials", sa.Column("group_prev_at", Instant, nullable=True))
+    # the issue-date indexes also carry the facts, so edges of ranges are index-only scans
+    op.drop_index("ix_credentials_organization_id_issued_at", table_name="credentials")
+    op.create_index("ix_credentials_organization_id_issued_at", "credentials",
+                    ["organization_id", "issued_at"],
+                    postgresql_include=["group_id", "steps", "org_prev_at", "group_prev_at"])
+    op.drop_index("ix_credentials_organization_id_group_id_issued_at", table_name="credentials")
+    op.create_index("ix_credentials_organization_id_group_id_issued_at", "credentials",
+                    ["organization_id", "group_id", "issued_at"],
+                    postgresql_include=["steps", "group_prev_at"])
     op.create_index("ix_credentials_organization_id_org_prev_at", "credentials",
-                    ["organization_id", "org_prev_at"])
+                    ["organization_id", "org_prev_at"], postgresql_include=["issued_at"])
     op.create_index("ix_credentials_organization_id_group_id_group_prev_at", "credentials",
-                    ["organization_id", "group_id", "group_prev_at"])
+                    ["organization_id", "group_id", "group_prev_at"],
+                    postgresql_include=["issued_at"])
     op.create_index("ix_credentials_recipient_id_issued_at", "credentials",
                     ["recipient_id", "issued_at"])
     op.create_table(
@@ -41,6 +51,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("organization_id", "group_id", "day",
                                 name="pk_credential_days"),
     )
+    op.create_index("ix_credential_days_group_id_day", "credential_days", ["group_id", "day"])
     op.create_table(
         "credential_links",
         sa.Column("organization_id", Id, nullable=False),
@@ -78,6 +89,12 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("rollup_state", "event_days", "credential_links", "credential_days"):
         op.drop_table(table)
+    for name, columns in (("ix_credentials_organization_id_issued_at",
+                           ["organization_id", "issued_at"]),
+                          ("ix_credentials_organization_id_group_id_issued_at",
+                           ["organization_id", "group_id", "issued_at"])):
+        op.drop_index(name, table_name="credentials")
+        op.create_index(name, "credentials", columns)
     for index in ("ix_credentials_recipient_id_issued_at",
                   "ix_credentials_organization_id_group_id_group_prev_at",
                   "ix_credentials_organization_id_org_prev_at"):
