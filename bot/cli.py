@@ -475,7 +475,7 @@ def seed_cmd(n_credentials: int, orgs: int, events_per_credential: float, seed_v
     engine = open_database(db, clock, seed=False)
     plan = SeedPlan(n_credentials, min(orgs, n_credentials), events_per_credential, seed_value)
     started = time.monotonic()
-    with tqdm(total=plan.orgs + 2, unit="step", disable=None, desc="seeding") as bar:
+    with tqdm(total=plan.steps, unit="step", disable=None, desc="seeding") as bar:
         def step(what: str) -> None:
             bar.set_postfix_str(what[:40])
             bar.update(1)

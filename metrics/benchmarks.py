@@ -75,6 +75,7 @@ def peer_benchmark(rows: Sequence[Any]) -> Benchmark | None:
     if len(rows) < MIN_PEERS:
         return None
     figures = list(RATE_FIGURES.values())
+    rows = sorted(rows, key=lambda r: r.organization_id)  # the same sum whatever the order
     rates = {f: sum(getattr(r, f) / r.issued for r in rows) / len(rows) for f in figures}
     return Benchmark("other organizations here", "mean of their rates, this database", rates,
                      organizations=len(rows))

@@ -88,13 +88,17 @@ def make_engine(url: str, *, connect_timeout: int | None = None,
         return engine
     connect_args = {"connect_timeout": connect_timeout} if connect_timeout else {}
     engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
-    if statement_timeout_ms:
-        def bound(dbapi_connection: Any, _record: Any) -> None:
-            with dbapi_connection.cursor() as cursor:
-                cursor.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
-            dbapi_connection.commit()
 
-        event.listen(engine, "connect", bound)
+    def configure(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            # psycopg prepares a statement run five times; PostgreSQL would then settle on a
+            # generic plan, blind to how narrow a range's edges are: plan with the values
+            cursor.execute("SET plan_cache_mode = force_custom_plan")
+            if statement_timeout_ms:
+                cursor.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
+        dbapi_connection.commit()
+
+    event.listen(engine, "connect", configure)
     return engine
 
 

@@ -1,46 +1,58 @@
 """Figures from the pre-aggregates that metrics/rollups.py keeps, equal to the raw computation.
 
 A range [a, b) of instants (local midnights, rarely UTC midnights) is cut into whole UTC days
-[A, B), read from the rollups, and at most two partial days at its edges, read from the raw
-credentials (at most a day of rows each, by index). Distinct recipients come from the stored
-"previous credential of the same recipient" facts:
+[A, B), read from the rollups, and at most two partial days at its edges, read from the raw rows
+(an index-only range scan of at most a day each). Distinct counts come from the stored "previous
+row of the same key" facts (the recipient's previous credential; the credential's previous
+event):
 
-    recipients in [a, b) = credentials in [a, b) whose previous credential is missing or < a
+    distinct keys in [a, b) = rows in [a, b) whose previous row is missing or before a
 
-For the whole days that is issued - (credentials whose previous one is >= a), counted as the
-previous ones in the partial day [a, A) (raw, by index on the previous-credential time) plus the
-`credential_links` rows with day - gap >= A: one index range per gap g < B - A, so the work is
-bounded by the range's length, not by the number of credentials.
+For the whole days that is rows - (rows whose previous one is at or after a), counted as the
+previous ones in the partial day [a, A) (raw, by index on the previous-row time) plus the link
+rows (day, gap) with day - gap >= A: one index range per gap g < B - A, so the work is bounded
+by the range's length, not by the number of rows.
+
+Every statement has a fixed shape: the windows travel as one JSON parameter (a table function on
+both backends), so a statement is built and compiled once however many windows a series has.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, NamedTuple, TypeAlias
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    DateTime,
+    Executable,
+    FromClause,
     Integer,
     Row,
-    Select,
-    Subquery,
+    String,
+    Table,
     and_,
+    bindparam,
     case,
+    cast,
+    column,
     func,
     literal,
     or_,
     select,
     union_all,
 )
+from sqlalchemy.dialects import postgresql
 
 from metrics.definitions import ENGAGEMENT_STEPS, EventType
 from metrics.rollups import ORG
 from metrics.schema import (
-    UTCDateTime,
     credential_days,
     credential_links,
     credentials,
@@ -48,6 +60,8 @@ from metrics.schema import (
     event_days,
     organizations,
     rollup_state,
+    touch_days,
+    touch_links,
 )
 
 c = credentials.c
@@ -59,7 +73,7 @@ AFTER = 10**7
 STEP_KEYS = tuple(step.key for step in ENGAGEMENT_STEPS)
 
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
-Execute = Callable[[Select[*tuple[Any, ...]]], Sequence[AnyRow]]
+Execute = Callable[[Executable, dict[str, Any]], Sequence[AnyRow]]
 Values = dict[str, int]
 
 
@@ -92,6 +106,15 @@ class Window:
             out.append((day_at(days[1]), self.end))
         return out
 
+    @property
+    def partial(self) -> tuple[datetime, datetime, datetime] | None:
+        """(a, A, B) when the range starts inside a day and has whole days: previous rows in
+        [a, A) of rows in [A, B) are not counted by the links."""
+        days = self.days
+        if days is None or self.start is None or self.start >= day_at(days[0]):
+            return None
+        return self.start, day_at(days[0]), day_at(days[1]) if self.end else NEVER
+
 
 def _epoch(instant: datetime) -> float:
     return (instant - EPOCH).total_seconds()
@@ -101,44 +124,284 @@ def day_at(day: int) -> datetime:
     return EPOCH + timedelta(days=day)
 
 
-def _rows(columns: dict[str, Any], rows: list[tuple[Any, ...]], name: str) -> Subquery:
-    """A small literal table (UNION ALL of one-row SELECTs; portable, unlike VALUES)."""
-    selects = [select(*(literal(v, t).label(n) for (n, t), v in zip(columns.items(), row,
-                                                                   strict=True)))
-               for row in rows]
-    return (union_all(*selects) if len(selects) > 1 else selects[0]).subquery(name)
+# -- windows as a JSON parameter ---------------------------------------------------------------
+
+_FIELDS: dict[str, Any] = {
+    "k": Integer(), "lo": DateTime(timezone=True), "hi": DateTime(timezone=True),
+    "a": DateTime(timezone=True), "dlo": Integer(), "dhi": Integer()}
+
+
+def _windows(dialect: str, name: str) -> FromClause:
+    """A table (k, lo, hi, a, dlo, dhi) from the JSON list in parameter `name`."""
+    param = bindparam(name, type_=String())
+    if dialect == "postgresql":
+        return (func.json_to_recordset(cast(param, postgresql.JSON))
+                .table_valued(*(column(n, t) for n, t in _FIELDS.items()))
+                .render_derived(name=name, with_types=True))
+    each = func.json_each(param).table_valued("value")
+    return select(*(func.json_extract(each.c.value, f"$.{n}").label(n) for n in _FIELDS)
+                  ).subquery(name)
+
+
+def _instant_json(dialect: str, instant: datetime | None) -> str | None:
+    if instant is None:
+        return None
+    utc = instant.astimezone(UTC)
+    # SQLite compares the text metrics.schema.UTCDateTime stores
+    return utc.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else utc.isoformat()
+
+
+def _json(dialect: str, rows: list[dict[str, Any]]) -> str:
+    return json.dumps([{k: _instant_json(dialect, v) if isinstance(v, datetime) else v
+                        for k, v in row.items()} for row in rows])
 
 
 class Level:
-    """Which rows a figure reads: the organization's (group_id 0, previous credential in the
-    organization) or some groups' (previous credential in the same group)."""
+    """Which rows a figure reads: the organization's (group_id 0; the recipient's previous
+    credential in the organization) or some groups' (previous credential in the group)."""
 
     def __init__(self, org_id: int, group_ids: tuple[int, ...] | None) -> None:
         self.org_id = org_id
         self.group_ids = group_ids
 
-    def rollup(self, table: Any) -> list[ColumnElement[bool]]:
-        if self.group_ids is None:
-            return [table.c.organization_id == self.org_id, table.c.group_id == ORG]
-        return [table.c.organization_id == self.org_id, table.c.group_id.in_(self.group_ids)]
+    @property
+    def by_group(self) -> bool:
+        return self.group_ids is not None
 
-    def raw(self) -> list[ColumnElement[bool]]:
-        if self.group_ids is None:
-            return [c.organization_id == self.org_id]
-        return [c.organization_id == self.org_id, c.group_id.in_(self.group_ids)]
+    def params(self) -> dict[str, Any]:
+        return {"org": self.org_id, "groups": list(self.group_ids or ())}
 
     def keys(self, windows: Sequence[Window]) -> list[tuple[int, int]]:
         """Every (window, group) a figure has, whether or not any row counts for it."""
         return [(w.k, g) for w in windows for g in (self.group_ids or (ORG,))]
 
-    @property
-    def group(self) -> ColumnElement[int]:
-        return literal(ORG, Integer) if self.group_ids is None else c.group_id
 
-    @property
-    def prev(self) -> ColumnElement[datetime]:
-        return c.org_prev_at if self.group_ids is None else c.group_prev_at
+def _org() -> Any:
+    return bindparam("org", type_=Integer())
 
+
+def _rollup_level(table: Table, by_group: bool) -> list[ColumnElement[bool]]:
+    if not by_group:
+        return [table.c.organization_id == _org(), table.c.group_id == ORG]
+    return [table.c.organization_id == _org(),
+            table.c.group_id.in_(bindparam("groups", expanding=True))]
+
+
+def _raw_level(by_group: bool) -> list[ColumnElement[bool]]:
+    if not by_group:
+        return [c.organization_id == _org()]
+    return [c.organization_id == _org(), c.group_id.in_(bindparam("groups", expanding=True))]
+
+
+def _group(by_group: bool) -> ColumnElement[int]:
+    return c.group_id if by_group else literal(ORG, Integer)
+
+
+def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _pad(columns: list[Any], width: int) -> list[Any]:
+    return columns + [literal(0, Integer)] * (width - len(columns))
+
+
+@dataclass(frozen=True)
+class _Distinct:
+    """A distinct count by its previous-row facts: raw rows (`time`, `prev`) of `table`, whose
+    whole days are in `days` (column `count` and `firsts`) and links in `links`."""
+
+    table: Table
+    time: str
+    days: Table
+    links: Table
+
+    def prev(self, by_group: bool) -> ColumnElement[datetime]:
+        if self.table is credentials:
+            return c.group_prev_at if by_group else c.org_prev_at
+        return e.prev_at
+
+
+_RECIPIENTS = _Distinct(credentials, "issued_at", credential_days, credential_links)
+_TOUCHED = _Distinct(engagement_events, "occurred_at", touch_days, touch_links)
+
+
+def _parts(dialect: str, by_group: bool, distinct: _Distinct, width: int,
+           whole_sums: list[Any], edge_sums: Callable[[Any], list[Any]],
+           from_raw: Callable[[], Any], raw_level: list[ColumnElement[bool]]) -> Executable:
+    """One statement of four parts, rows (part, k, group, values...):
+    'd' whole days (count, firsts, sums), 'e' edges (count, new, sums), 'p' previous rows in a
+    partial first day, 'l' links inside whole days."""
+    dt, lt = distinct.days, distinct.links
+    time = distinct.table.c[distinct.time]
+    prev = distinct.prev(by_group)
+    w = _windows(dialect, "whole")
+    days = (select(literal("d"), w.c.k, dt.c.group_id, *_pad(whole_sums, width))
+            .select_from(w.join(dt, and_(dt.c.day >= w.c.dlo, dt.c.day < w.c.dhi,
+                                         *_rollup_level(dt, by_group))))
+            .group_by(w.c.k, dt.c.group_id))
+    ed = _windows(dialect, "edges")
+    new = or_(prev.is_(None), prev < ed.c.a)
+    edges = (select(literal("e"), ed.c.k, _group(by_group),
+                    *_pad([func.count(), _count(new), *edge_sums(ed)], width))
+             .select_from(ed.join(from_raw(), and_(time >= ed.c.lo, time < ed.c.hi,
+                                                   *raw_level)))
+             .group_by(ed.c.k, _group(by_group)))
+    pw = _windows(dialect, "partial")
+    partial = (select(literal("p"), pw.c.k, _group(by_group), *_pad([func.count()], width))
+               .select_from(pw.join(from_raw(), and_(
+                   prev >= pw.c.a, prev < pw.c.lo, time >= pw.c.lo, time < pw.c.hi,
+                   *raw_level)))
+               .group_by(pw.c.k, _group(by_group)))
+    sp = _windows(dialect, "spans")
+    gaps = select(literal(0, Integer).label("g")).cte("gaps", recursive=True)
+    gaps = gaps.union_all(select(gaps.c.g + 1).where(
+        gaps.c.g < bindparam("longest", type_=Integer()) - 1))
+    links = (select(literal("l"), sp.c.k, lt.c.group_id, *_pad([func.sum(lt.c.links)], width))
+             .select_from(sp.join(gaps, gaps.c.g < sp.c.dhi - sp.c.dlo).join(lt, and_(
+                 *_rollup_level(lt, by_group), lt.c.gap == gaps.c.g,
+                 lt.c.day >= sp.c.dlo + gaps.c.g, lt.c.day < sp.c.dhi)))
+             .group_by(sp.c.k, lt.c.group_id))
+    return union_all(days, edges, partial, links)
+
+
+@cache
+def _cohort_statement(dialect: str, by_group: bool, engagement: bool) -> Executable:
+    steps = STEP_KEYS if engagement else ()
+    dt = credential_days.c
+    width = 2 + len(steps)
+    return _parts(
+        dialect, by_group, _RECIPIENTS, width,
+        whole_sums=[func.sum(dt.issued), func.sum(dt.firsts), *(func.sum(dt[s]) for s in steps)],
+        edge_sums=lambda _: [_count(c.steps.op("&")(1 << STEP_KEYS.index(s)) != 0)
+                             for s in steps],
+        from_raw=lambda: credentials, raw_level=_raw_level(by_group))
+
+
+@cache
+def _touched_statement(dialect: str, by_group: bool) -> Executable:
+    td = touch_days.c
+    raw_level = [e.organization_id == _org()]
+    if by_group:
+        raw_level.append(c.group_id.in_(bindparam("groups", expanding=True)))
+    return _parts(
+        dialect, by_group, _TOUCHED, 2,
+        whole_sums=[func.sum(td.events), func.sum(td.firsts)], edge_sums=lambda _: [],
+        from_raw=lambda: engagement_events.join(credentials, c.id == e.credential_id),
+        raw_level=raw_level)
+
+
+def _distinct(execute: Execute, conn: Connection, statement: Executable, distinct: _Distinct,
+              level: Level, windows: Sequence[Window], names: Sequence[str]
+              ) -> dict[tuple[int, int], Values]:
+    """Run a `_parts` statement: per (window, group), `names[0]` (rows), `names[1]` (distinct)
+    and the further sums `names[2:]`."""
+    dialect = conn.dialect.name
+    out = {key: dict.fromkeys(names, 0) for key in level.keys(windows)}
+    starts = {w.k: w.start for w in windows}
+    spans = [w for w in windows if w.days]
+    if any(w.days and w.days[1] == AFTER and w.start for w in spans):
+        last = _last_day(execute, distinct, level)  # an open end: up to the last day with rows
+    params = {
+        **level.params(),
+        "whole": _json(dialect, [{"k": w.k, "dlo": w.days[0], "dhi": w.days[1]}
+                                 for w in spans if w.days]),
+        "edges": _json(dialect, [{"k": w.k, "lo": lo, "hi": hi, "a": w.start}
+                                 for w in windows for lo, hi in w.edges]),
+        "partial": _json(dialect, [{"k": w.k, "a": p[0], "lo": p[1], "hi": p[2]}
+                                   for w in windows if (p := w.partial)]),
+    }
+    probes = []
+    for w in spans:
+        if w.start is None or w.days is None:
+            continue  # from the beginning: the firsts count, no links
+        lo, hi = w.days
+        if hi == AFTER:
+            hi = min(hi, (last if last is not None else lo) + 1)
+        if lo < hi:
+            probes.append({"k": w.k, "dlo": lo, "dhi": hi})
+    params["spans"] = _json(dialect, probes)
+    params["longest"] = max((p["dhi"] - p["dlo"] for p in probes), default=0)
+    for part, k, group, first, second, *sums in execute(statement, params):
+        into = out.setdefault((k, group), dict.fromkeys(names, 0))
+        if part == "d":
+            into[names[0]] += first
+            into[names[1]] += second if starts[k] is None else first
+        elif part == "e":
+            into[names[0]] += first
+            into[names[1]] += second
+        else:  # 'p' and 'l': rows whose previous row is at or after the window's start
+            into[names[1]] -= first
+            continue
+        for name, value in zip(names[2:], sums, strict=False):
+            into[name] += value
+    return out
+
+
+def _last_day(execute: Execute, distinct: _Distinct, level: Level) -> int | None:
+    dt = distinct.days
+    stmt = select(func.max(dt.c.day)).where(*_rollup_level(dt, level.by_group))
+    value: int | None = execute(stmt, level.params())[0][0]
+    return value
+
+
+def cohort(execute: Execute, conn: Connection, level: Level, windows: Sequence[Window], *,
+           engagement: bool) -> dict[tuple[int, int], Values]:
+    """issued, recipients and (optionally) the engagement steps of the credentials issued in
+    each window, per (window k, group id; 0 for the organization)."""
+    names = ("issued", "recipients", *(STEP_KEYS if engagement else ()))
+    statement = _cohort_statement(conn.dialect.name, level.by_group, engagement)
+    return _distinct(execute, conn, statement, _RECIPIENTS, level, windows, names)
+
+
+@cache
+def _activity_statement(dialect: str, by_group: bool) -> Executable:
+    ed = event_days.c
+    w = _windows(dialect, "whole")
+    days = (select(w.c.k, ed.group_id, ed.event_type, func.sum(ed.events))
+            .select_from(w.join(event_days, and_(ed.day >= w.c.dlo, ed.day < w.c.dhi,
+                                                 *_rollup_level(event_days, by_group))))
+            .group_by(w.c.k, ed.group_id, ed.event_type))
+    eg = _windows(dialect, "edges")
+    raw = engagement_events.join(credentials, c.id == e.credential_id) if by_group \
+        else engagement_events
+    level = [e.organization_id == _org()]
+    if by_group:
+        level.append(c.group_id.in_(bindparam("groups", expanding=True)))
+    edges = (select(eg.c.k, _group(by_group), e.event_type, func.count())
+             .select_from(eg.join(raw, and_(e.occurred_at >= eg.c.lo, e.occurred_at < eg.c.hi,
+                                            *level)))
+             .group_by(eg.c.k, _group(by_group), e.event_type))
+    return union_all(days, edges)
+
+
+def activity(execute: Execute, conn: Connection, level: Level, windows: Sequence[Window]
+             ) -> dict[tuple[int, int], Values]:
+    """Events per type (and in all) with occurred_at in each window, and the credentials they
+    touched, per (window, group)."""
+    dialect = conn.dialect.name
+    out = {key: {t.value: 0 for t in EventType} | {"events": 0}
+           for key in level.keys(windows)}
+    params = {
+        **level.params(),
+        "whole": _json(dialect, [{"k": w.k, "dlo": w.days[0], "dhi": w.days[1]}
+                                 for w in windows if w.days]),
+        "edges": _json(dialect, [{"k": w.k, "lo": lo, "hi": hi}
+                                 for w in windows for lo, hi in w.edges]),
+    }
+    for k, group, event_type, n in execute(_activity_statement(dialect, level.by_group),
+                                           params):
+        into = out.setdefault((k, group), {t.value: 0 for t in EventType} | {"events": 0})
+        into[event_type] += int(n)
+        into["events"] += int(n)
+    touched = _distinct(execute, conn, _touched_statement(dialect, level.by_group), _TOUCHED,
+                        level, windows, ("touched_events", "credentials"))
+    for key, values in touched.items():
+        out.setdefault(key, {t.value: 0 for t in EventType} | {"events": 0})["credentials"] = \
+            values["credentials"]
+    return out
+
+
+# -- the state of the rollups -------------------------------------------------------------------
 
 def last_event_at(conn: Connection, org_id: int | None) -> datetime | None:
     """The latest event the rollups hold (for one organization, or for all)."""
@@ -158,132 +421,7 @@ def rollups_answer(conn: Connection, org_id: int, now: datetime) -> bool:
     return row is not None and (row[0] is None or row[0] <= now)
 
 
-def cohort(execute: Execute, level: Level, windows: Sequence[Window], *, engagement: bool
-           ) -> dict[tuple[int, int], Values]:
-    """issued, recipients and (optionally) the engagement steps of the credentials issued in
-    each window, per (window k, group id; 0 for the organization)."""
-    out: dict[tuple[int, int], Values] = {}
-
-    def add(key: tuple[int, int], values: dict[str, int]) -> None:
-        into = out.setdefault(key, {"issued": 0, "recipients": 0,
-                                    **({k: 0 for k in STEP_KEYS} if engagement else {})})
-        for name, value in values.items():
-            into[name] += value
-
-    steps = STEP_KEYS if engagement else ()
-    for key in level.keys(windows):
-        add(key, {})
-    whole = [w for w in windows if w.days is not None]
-    if whole:
-        days = _rows({"k": Integer(), "lo": Integer(), "hi": Integer()},
-                     [(w.k, *w.days) for w in whole if w.days], "windows")
-        cd = credential_days.c
-        stmt = (select(days.c.k, cd.group_id, func.sum(cd.issued), func.sum(cd.firsts),
-                       *(func.sum(cd[s]) for s in steps))
-                .select_from(days.join(credential_days, and_(
-                    cd.day >= days.c.lo, cd.day < days.c.hi, *level.rollup(credential_days))))
-                .group_by(days.c.k, cd.group_id))
-        starts = {w.k: w.start for w in windows}
-        for k, group, issued, firsts, *reached in execute(stmt):
-            add((k, group), {"issued": issued,
-                             "recipients": firsts if starts[k] is None else issued,
-                             **dict(zip(steps, reached, strict=True))})
-    edges = [(w.k, lo, hi, w.start) for w in windows for lo, hi in w.edges]
-    if edges:
-        inside = [and_(c.issued_at >= lo, c.issued_at < hi) for _, lo, hi, _ in edges]
-        k = case(*((cond, literal(k, Integer)) for cond, (k, *_) in zip(inside, edges,
-                                                                       strict=True)))
-        start = case(*((cond, literal(a, UTCDateTime())) for cond, (_, _, _, a)
-                       in zip(inside, edges, strict=True)), else_=None)
-        new = or_(level.prev.is_(None), level.prev < start)
-        stmt = (select(k, level.group, func.count(), _count(new),
-                       *(_count(c.steps.op("&")(1 << STEP_KEYS.index(key)) != 0)
-                         for key in steps))
-                .where(*level.raw(), or_(*inside))
-                .group_by(k, level.group))
-        for key_k, group, issued, recipients, *reached in execute(stmt):
-            add((key_k, group), {"issued": issued, "recipients": recipients,
-                                 **dict(zip(steps, reached, strict=True))})
-    for key, repeats in _repeats(execute, level, [w for w in whole if w.start is not None]):
-        add(key, {"recipients": -repeats})
-    return out
-
-
-def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
-def _repeats(execute: Execute, level: Level, windows: Sequence[Window]
-             ) -> list[tuple[tuple[int, int], int]]:
-    """Per window: credentials issued in its whole days [A, B) whose previous credential was
-    issued at or after the window's start a."""
-    out: list[tuple[tuple[int, int], int]] = []
-    partial = [(w.k, w.start, day_at(w.days[0]), day_at(w.days[1]) if w.end else NEVER)
-               for w in windows if w.days and w.start and w.start < day_at(w.days[0])]
-    if partial:  # the previous credential in [a, A)
-        inside = [and_(level.prev >= a, level.prev < lo, c.issued_at >= lo, c.issued_at < hi)
-                  for _, a, lo, hi in partial]
-        k = case(*((cond, literal(k, Integer)) for cond, (k, *_) in zip(inside, partial,
-                                                                       strict=True)))
-        stmt = (select(k, level.group, func.count()).where(*level.raw(), or_(*inside))
-                .group_by(k, level.group))
-        out += [((key_k, group), n) for key_k, group, n in execute(stmt)]
-    spans = [(w.k, *w.days) for w in windows if w.days]
-    if any(hi == AFTER for _, _, hi in spans):  # an open end: up to the last day issued
-        cd = credential_days.c
-        last = execute(select(func.max(cd.day)).where(*level.rollup(credential_days)))[0][0]
-        spans = [(k, lo, min(hi, (last or lo) + 1)) for k, lo, hi in spans]
-        spans = [(k, lo, hi) for k, lo, hi in spans if lo < hi]
-    if spans:  # the previous credential on a whole day >= A: gaps g < B - A
-        longest = max(hi - lo for _, lo, hi in spans)
-        sp = _rows({"k": Integer(), "lo": Integer(), "hi": Integer()}, spans, "spans")
-        gaps = select(literal(0, Integer).label("g")).cte("gaps", recursive=True)
-        gaps = gaps.union_all(select(gaps.c.g + 1).where(gaps.c.g < longest - 1))
-        cl = credential_links.c
-        stmt = (select(sp.c.k, cl.group_id, func.sum(cl.links))
-                .select_from(sp.join(gaps, gaps.c.g < sp.c.hi - sp.c.lo).join(
-                    credential_links, and_(*level.rollup(credential_links), cl.gap == gaps.c.g,
-                                           cl.day >= sp.c.lo + gaps.c.g, cl.day < sp.c.hi)))
-                .group_by(sp.c.k, cl.group_id))
-        out += [((k, group), int(n)) for k, group, n in execute(stmt)]
-    return out
-
-
-def activity(execute: Execute, level: Level, windows: Sequence[Window]
-             ) -> dict[tuple[int, int], Values]:
-    """Events per type (and in all) with occurred_at in each window, per (window, group)."""
-    out: dict[tuple[int, int], Values] = {}
-
-    def add(key: tuple[int, int], event_type: str, n: int) -> None:
-        into = out.setdefault(key, {t.value: 0 for t in EventType} | {"events": 0})
-        into[event_type] += n
-        into["events"] += n
-
-    for key in level.keys(windows):
-        out[key] = {t.value: 0 for t in EventType} | {"events": 0}
-    whole = [(w.k, *w.days) for w in windows if w.days]
-    if whole:
-        days = _rows({"k": Integer(), "lo": Integer(), "hi": Integer()}, whole, "windows")
-        ed = event_days.c
-        stmt = (select(days.c.k, ed.group_id, ed.event_type, func.sum(ed.events))
-                .select_from(days.join(event_days, and_(
-                    ed.day >= days.c.lo, ed.day < days.c.hi, *level.rollup(event_days))))
-                .group_by(days.c.k, ed.group_id, ed.event_type))
-        for k, group, event_type, n in execute(stmt):
-            add((k, group), event_type, int(n))
-    edges = [(w.k, lo, hi) for w in windows for lo, hi in w.edges]
-    if edges:
-        inside = [and_(e.occurred_at >= lo, e.occurred_at < hi) for _, lo, hi in edges]
-        k = case(*((cond, literal(k, Integer)) for cond, (k, *_) in zip(inside, edges,
-                                                                       strict=True)))
-        stmt = (select(k, level.group, e.event_type, func.count())
-                .select_from(engagement_events.join(credentials, c.id == e.credential_id))
-                .where(e.organization_id == level.org_id, or_(*inside), *level.raw())
-                .group_by(k, level.group, e.event_type))
-        for key_k, group, event_type, n in execute(stmt):
-            add((key_k, group), event_type, int(n))
-    return out
-
+# -- peers --------------------------------------------------------------------------------------
 
 class PeerCohort(NamedTuple):
     organization_id: int
@@ -293,35 +431,43 @@ class PeerCohort(NamedTuple):
     referral_clicked: int
 
 
-def peer_cohorts(execute: Execute, exclude_org_id: int, window: Window, min_issued: int
-                 ) -> list[PeerCohort]:
+_PEER_KEYS = ("opened", "shared", "referral_clicked")
+
+
+@cache
+def _peer_statement(dialect: str) -> Executable:
+    cd = credential_days.c
+    w = _windows(dialect, "whole")
+    days = (select(cd.organization_id, func.sum(cd.issued), *(func.sum(cd[k]) for k in _PEER_KEYS))
+            .select_from(w.join(credential_days, and_(cd.day >= w.c.dlo, cd.day < w.c.dhi)))
+            .where(cd.group_id == ORG, cd.organization_id != _org())
+            .group_by(cd.organization_id))
+    o = organizations.c
+    eg = _windows(dialect, "edges")
+    bits = {step.key: bit for bit, step in enumerate(ENGAGEMENT_STEPS)}
+    edges = (select(o.id, func.count(), *(_count(c.steps.op("&")(1 << bits[k]) != 0)
+                                          for k in _PEER_KEYS))
+             .select_from(eg.join(organizations, o.id != _org()).join(credentials, and_(
+                 c.organization_id == o.id, c.issued_at >= eg.c.lo, c.issued_at < eg.c.hi)))
+             .group_by(o.id))
+    return union_all(days, edges)
+
+
+def peer_cohorts(execute: Execute, conn: Connection, exclude_org_id: int, window: Window,
+                 min_issued: int) -> list[PeerCohort]:
     """Per other organization: issued, opened, shared and referral_clicked of the window's
     cohort (only organizations with at least `min_issued` credentials in it)."""
-    keys = ("opened", "shared", "referral_clicked")
+    dialect = conn.dialect.name
+    params = {
+        "org": exclude_org_id,
+        "whole": _json(dialect, [{"k": 0, "dlo": window.days[0], "dhi": window.days[1]}]
+                       if window.days else []),
+        "edges": _json(dialect, [{"k": 0, "lo": lo, "hi": hi} for lo, hi in window.edges]),
+    }
     totals: dict[int, list[int]] = {}
-
-    def add(org_id: int, values: Sequence[int]) -> None:
+    for org_id, *values in execute(_peer_statement(dialect), params):
         into = totals.setdefault(org_id, [0, 0, 0, 0])
         for i, v in enumerate(values):
             into[i] += int(v or 0)
-
-    if window.days is not None:
-        cd = credential_days.c
-        lo, hi = window.days
-        stmt = (select(cd.organization_id, func.sum(cd.issued), *(func.sum(cd[k]) for k in keys))
-                .where(cd.group_id == ORG, cd.organization_id != exclude_org_id,
-                       cd.day >= lo, cd.day < hi)
-                .group_by(cd.organization_id))
-        for org_id, *values in execute(stmt):
-            add(org_id, values)
-    bits = {step.key: bit for bit, step in enumerate(ENGAGEMENT_STEPS)}
-    o = organizations.c
-    for lo_at, hi_at in window.edges:
-        stmt = (select(o.id, func.count(), *(_count(c.steps.op("&")(1 << bits[k]) != 0)
-                                             for k in keys))
-                .select_from(organizations.join(credentials, and_(
-                    c.organization_id == o.id, c.issued_at >= lo_at, c.issued_at < hi_at)))
-                .where(o.id != exclude_org_id).group_by(o.id))
-        for org_id, *values in execute(stmt):
-            add(org_id, values)
     return [PeerCohort(org_id, *v) for org_id, v in totals.items() if v[0] >= min_issued]
+

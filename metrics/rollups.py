@@ -59,10 +59,13 @@ from metrics.schema import (
     event_days,
     organizations,
     rollup_state,
+    touch_days,
+    touch_links,
 )
 
 c = credentials.c
 e = engagement_events.c
+ROLLUPS = (credential_days, credential_links, event_days, touch_days, touch_links)
 DAY_SECONDS = 86400
 ORG = 0  # group_id of the rows that hold a whole organization
 
@@ -139,7 +142,13 @@ facts = Table(  # recomputed per-credential facts, before they are written back
     Column("group_prev_at", UTCDateTime(), nullable=True),
     prefixes=["TEMPORARY"],
 )
-_TEMP = (dirty_recipients, dirty_days, marked_days, facts)
+event_facts = Table(
+    "rollup_event_facts", _marks,
+    Column("id", Id, nullable=False),
+    Column("prev_at", UTCDateTime(), nullable=True),
+    prefixes=["TEMPORARY"],
+)
+_TEMP = (dirty_recipients, dirty_days, marked_days, facts, event_facts)
 
 
 def _ensure_marks(conn: Connection) -> None:
@@ -198,7 +207,7 @@ def apply(conn: Connection, *, whole: list[int] | None = None) -> None:
     """Recompute the facts of marked recipients' credentials and the rollups of marked days
     (or of every day of the organizations `whole`, whose rollup rows are gone: a rebuild)."""
     _ensure_marks(conn)
-    for table in (marked_days, facts):
+    for table in (marked_days, facts, event_facts):
         table.drop(conn, checkfirst=True)
         table.create(conn)
     _analyze(conn, dirty_recipients)
@@ -224,15 +233,16 @@ def _analyze(conn: Connection, table: Table) -> None:
         conn.exec_driver_sql(f"ANALYZE {table.name}")
 
 
-def facts_select(target: Subquery) -> Select[Any]:
+def facts_select(target: Subquery, events: Any = engagement_events) -> Select[Any]:
     """`target`'s columns plus each credential's facts: steps, org_prev_at, group_prev_at.
 
     `target` needs id, recipient_id, group_id and issued_at, and must hold every credential of
-    its recipients (the previous credential of a recipient is one of them)."""
-    t = target.c
-    steps = (select(e.credential_id.label("id"), steps_mask().label("steps"))
-             .where(e.credential_id.in_(select(t.id)))
-             .group_by(e.credential_id).subquery("reached"))
+    its recipients (the previous credential of a recipient is one of them); `events` is the
+    table their events are in (engagement_events, or a writer's staging table like it)."""
+    t, ev = target.c, events.c
+    steps = (select(ev.credential_id.label("id"), steps_mask(ev).label("steps"))
+             .where(ev.credential_id.in_(select(t.id)))
+             .group_by(ev.credential_id).subquery("reached"))
     order = [t.issued_at, t.id]
     return select(
         *t,
@@ -242,6 +252,15 @@ def facts_select(target: Subquery) -> Select[Any]:
         over(func.lag(t.issued_at), partition_by=[t.recipient_id, t.group_id], order_by=order)
         .label("group_prev_at"),
     ).select_from(target.outerjoin(steps, steps.c.id == t.id))
+
+
+def event_facts_select(target: Subquery) -> Select[Any]:
+    """`target`'s columns plus each event's fact: prev_at, the time of the previous event of
+    the same credential (by time, then id). `target` (id, credential_id, occurred_at) must
+    hold every event of its credentials."""
+    t = target.c
+    return select(*t, over(func.lag(t.occurred_at), partition_by=t.credential_id,
+                           order_by=[t.occurred_at, t.id]).label("prev_at"))
 
 
 def _recompute_facts(conn: Connection) -> None:
@@ -263,6 +282,21 @@ def _recompute_facts(conn: Connection) -> None:
     _analyze(conn, facts)
     conn.execute(update(credentials).where(c.id == f.id, differs).values(
         steps=f.steps, org_prev_at=f.org_prev_at, group_prev_at=f.group_prev_at))
+    # the events of the same credentials
+    target = (select(e.id, e.credential_id, e.occurred_at)
+              .where(e.credential_id.in_(select(f.id))).subquery("target"))
+    computed = event_facts_select(target).subquery("computed").c
+    conn.execute(insert(event_facts).from_select(
+        ["id", "prev_at"], select(computed.id, computed.prev_at)))
+    ef = event_facts.c
+    changed = e.prev_at.is_distinct_from(ef.prev_at)
+    conn.execute(insert(dirty_days).from_select(
+        ["organization_id", "day"],
+        select(e.organization_id, utc_day(e.occurred_at)).where(e.id == ef.id, changed)
+        .distinct()))
+    _analyze(conn, event_facts)
+    conn.execute(update(engagement_events).where(e.id == ef.id, changed)
+                 .values(prev_at=ef.prev_at))
 
 
 class _Marked:
@@ -283,7 +317,7 @@ class _Marked:
 
     def clear(self, conn: Connection) -> None:
         m = marked_days.c
-        for table in (credential_days, credential_links, event_days):
+        for table in ROLLUPS:
             tc = table.c
             conn.execute(delete(table).where(exists().where(
                 m.organization_id == tc.organization_id, m.day == tc.day)))
@@ -304,7 +338,7 @@ class _Whole:
             e.organization_id.in_(self.org_ids))
 
     def clear(self, conn: Connection) -> None:
-        for table in (credential_days, credential_links, event_days):
+        for table in ROLLUPS:
             conn.execute(delete(table).where(table.c.organization_id.in_(self.org_ids)))
 
 
@@ -333,6 +367,18 @@ def _recompute_days(conn: Connection, rows: _Marked | _Whole) -> None:
             ["organization_id", "group_id", "day", "event_type", "events"],
             stmt.join(credentials, c.id == e.credential_id)
             .group_by(stmt.selected_columns[0], group, day, e.event_type)))
+        _, stmt = rows.events(group, day, func.count(),
+                              func.sum(case((e.prev_at.is_(None), 1), else_=0)))
+        conn.execute(insert(touch_days).from_select(
+            ["organization_id", "group_id", "day", "events", "firsts"],
+            stmt.join(credentials, c.id == e.credential_id)
+            .group_by(stmt.selected_columns[0], group, day)))
+        gap = day - utc_day(e.prev_at)
+        _, stmt = rows.events(group, gap, day, func.count())
+        conn.execute(insert(touch_links).from_select(
+            ["organization_id", "group_id", "gap", "day", "links"],
+            stmt.join(credentials, c.id == e.credential_id).where(e.prev_at.is_not(None))
+            .group_by(stmt.selected_columns[0], group, gap, day)))
 
 
 def _recompute_state(conn: Connection, orgs: Any) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Dialect
+from sqlalchemy import Connection, Dialect, Executable
 
 from metrics import fast, sql
 from metrics.benchmarks import (
@@ -34,9 +34,10 @@ from metrics.timerange import TimeRange, all_time, previous_unit, rolling, today
 Values = dict[str, int]
 
 
-def _render(stmt: AnySelect, dialect: Dialect) -> str:
-    compiled = stmt.compile(dialect=dialect)
-    params = ", ".join(f"{k}={v!r}" for k, v in compiled.params.items())
+def _render(stmt: Executable, dialect: Dialect, given: dict[str, Any] | None) -> str:
+    compiled = stmt.compile(dialect=dialect)  # type: ignore[attr-defined]
+    values = {**compiled.params, **(given or {})}
+    params = ", ".join(f"{k}={v!r}" for k, v in values.items())
     return f"{compiled}\n-- parameters: {params}" if params else str(compiled)
 
 
@@ -160,17 +161,15 @@ class _Runner:
         windows = [fast.Window(k, r.start_at, r.end_at) for k, r in enumerate(ranges)]
         group = scope.group_ids[0] if scope.group_ids else ORG
         event_basis = engagement and self.query.basis is Basis.EVENT
-        found = fast.cohort(self.execute, level, windows,
+        found = fast.cohort(self.execute, self.conn, level, windows,
                             engagement=engagement and not event_basis)
         if self.query.metric is Metric.ACTIVITY:
-            for key, values in fast.activity(self.execute, level, windows).items():
+            for key, values in fast.activity(self.execute, self.conn, level, windows).items():
                 found[key].update(values)
         for k, r in enumerate(ranges):
             out = found[(k, group)]
             if event_basis:
                 out.update(self.one(sql.event_basis_select(scope, r.start_at, r.end_at)))
-            if self.query.metric is Metric.ACTIVITY:
-                out.update(self.one(sql.touched_select(scope, r.start_at, r.end_at)))
             self.memo[(r.start_at, r.end_at, engagement)] = out
 
     def _values(self, time_range: TimeRange, engagement: bool) -> Values:
@@ -182,13 +181,12 @@ class _Runner:
         if level is not None:
             window = [fast.Window(0, start, end)]
             key = (0, scope.group_ids[0] if scope.group_ids else ORG)
-            out = fast.cohort(self.execute, level, window,
+            out = fast.cohort(self.execute, self.conn, level, window,
                               engagement=engagement and not event_basis)[key]
             if event_basis:
                 out.update(self.one(sql.event_basis_select(scope, start, end)))
             if metric is Metric.ACTIVITY:
-                out.update(fast.activity(self.execute, level, window)[key])
-                out.update(self.one(sql.touched_select(scope, start, end)))
+                out.update(fast.activity(self.execute, self.conn, level, window)[key])
             return out
         cohort = sql.cohort_select(
             scope, start, end, self.now, engagement=engagement and not event_basis
@@ -211,7 +209,7 @@ class _Runner:
         if self.fast and scope.group_ids:
             level = fast.Level(self.org.id, scope.group_ids)
             rows = {group: values for (_, group), values in fast.cohort(
-                self.execute, level, [fast.Window(0, rng.start_at, rng.end_at)],
+                self.execute, self.conn, level, [fast.Window(0, rng.start_at, rng.end_at)],
                 engagement=self.query.basis is Basis.ISSUED).items()}
         else:
             rows = self.keyed(sql.cohort_select(
@@ -271,11 +269,12 @@ class _Runner:
             windows = [fast.Window(i, b.start_at, b.end_at) for i, b in enumerate(buckets)]
             per_bucket: dict[int, Values] = {
                 k: values for (k, _), values in
-                fast.cohort(self.execute, level, windows, engagement=cohort_engagement).items()}
+                fast.cohort(self.execute, self.conn, level, windows,
+                            engagement=cohort_engagement).items()}
             if metric is Metric.ACTIVITY:
-                for (k, _), values in fast.activity(self.execute, level, windows).items():
+                for (k, _), values in fast.activity(self.execute, self.conn, level,
+                                                    windows).items():
                     per_bucket.setdefault(k, {}).update(values)
-                extra.append(sql.touched_select(self.scope, lo, hi, key=event_key))
         else:
             per_bucket = self.keyed(sql.cohort_select(
                 self.scope, lo, hi, self.now, engagement=cohort_engagement,
@@ -317,7 +316,7 @@ class _Runner:
             rng = q.time_range
             peers: Sequence[Any]
             if self.rollups and _not_after(fast.last_event_at(self.conn, None), self.now):
-                peers = fast.peer_cohorts(self.execute, self.org.id,
+                peers = fast.peer_cohorts(self.execute, self.conn, self.org.id,
                                           fast.Window(0, rng.start_at, rng.end_at),
                                           MIN_PEER_COHORT)
             else:
@@ -334,9 +333,10 @@ class _Runner:
         row = self.conn.execute(stmt).mappings().one()
         return {k: int(v or 0) for k, v in row.items()}
 
-    def execute(self, stmt: AnySelect) -> Sequence[fast.AnyRow]:
-        self.remember(stmt)
-        return self.conn.execute(stmt).all()
+    def execute(self, stmt: Executable, params: dict[str, Any] | None = None
+                ) -> Sequence[fast.AnyRow]:
+        self.remember(stmt, params)
+        return self.conn.execute(stmt, params or {}).all()
 
     def keyed(self, stmt: AnySelect) -> dict[int, Values]:
         self.remember(stmt)
@@ -355,5 +355,5 @@ class _Runner:
             keys += ACTIVITY_KEYS
         return {k: int(values.get(k, 0)) for k in keys}
 
-    def remember(self, stmt: AnySelect) -> None:
-        self.statements.append(functools.partial(_render, stmt, self.conn.dialect))
+    def remember(self, stmt: Executable, params: dict[str, Any] | None = None) -> None:
+        self.statements.append(functools.partial(_render, stmt, self.conn.dialect, params))

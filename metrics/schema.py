@@ -153,11 +153,15 @@ engagement_events = Table(
     Column("actor", String(10), nullable=False, server_default=text("'owner'")),
     Column("occurred_at", UTCDateTime(), nullable=False),
     Column("external_id", String(200), nullable=True),
+    # kept by metrics/rollups.py: the previous event of the same credential (any type)
+    Column("prev_at", UTCDateTime(), nullable=True),
     UniqueConstraint("organization_id", "external_id"),
     _enum_check("event_type", EventType),
     _enum_check("actor", Actor),
     Index(None, "credential_id", "event_type", "actor", "occurred_at"),
-    Index(None, "organization_id", "occurred_at"),
+    Index(None, "organization_id", "occurred_at",
+          postgresql_include=["event_type", "credential_id", "prev_at"]),
+    Index(None, "organization_id", "prev_at", postgresql_include=["occurred_at"]),
     Index(
         "uq_engagement_events_natural",
         "credential_id", "event_type", "occurred_at", "actor",
@@ -206,6 +210,28 @@ event_days = Table(
     Column("event_type", String(40), nullable=False),
     Column("events", Integer, nullable=False),
     PrimaryKeyConstraint("organization_id", "group_id", "day", "event_type"),
+)
+
+touch_days = Table(  # events per day, and those that are their credential's first
+    "touch_days",
+    metadata,
+    Column("organization_id", Id, nullable=False),
+    Column("group_id", Id, nullable=False),
+    Column("day", Integer, nullable=False),
+    Column("events", Integer, nullable=False),
+    Column("firsts", Integer, nullable=False),
+    PrimaryKeyConstraint("organization_id", "group_id", "day"),
+)
+
+touch_links = Table(  # events by day and days since their credential's previous event
+    "touch_links",
+    metadata,
+    Column("organization_id", Id, nullable=False),
+    Column("group_id", Id, nullable=False),
+    Column("gap", Integer, nullable=False),
+    Column("day", Integer, nullable=False),
+    Column("links", Integer, nullable=False),
+    PrimaryKeyConstraint("organization_id", "group_id", "gap", "day"),
 )
 
 rollup_state = Table(

@@ -41,6 +41,11 @@ class SeedPlan:
     events_per_credential: float
     seed: int
 
+    @property
+    def steps(self) -> int:
+        """How many times `seed` reports progress."""
+        return self.orgs + 6
+
     def org_sizes(self) -> list[int]:
         """Very different sizes: the first ~20% of all credentials, the rest Zipf-like."""
         if self.orgs == 1:
@@ -142,6 +147,7 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
             counts["groups"] += n_groups
         dropped = _drop_indexes(conn) if bulk else []
         _staged.create(conn)
+        _staged_events.create(conn)
         for org in org_rows:
             progress(f"organization {org.id}: {org.size:,} credentials")
             counts["recipients"] += _credentials(conn, plan, org, base, end_epoch)
@@ -152,15 +158,24 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
         _analyze(conn, _staged.name)
         # the staged credentials, with the facts the rollups keep (steps reached, previous
         # credential of the recipient), written once rather than inserted and then updated
-        with_facts = rollups.facts_select(select(_staged).subquery("staged"))
+        _analyze(conn, _staged_events.name)
+        with_facts = rollups.facts_select(select(_staged).subquery("staged"), _staged_events)
         conn.execute(insert(credentials).from_select(
             [col.name for col in with_facts.selected_columns], with_facts))
+        progress("events with their facts")
+        with_facts = rollups.event_facts_select(select(_staged_events).subquery("staged"))
+        conn.execute(insert(engagement_events).from_select(
+            [col.name for col in with_facts.selected_columns], with_facts))
         _staged.drop(conn)
+        _staged_events.drop(conn)
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('engagement_events', 'id'), "
+                              "(SELECT max(id) FROM engagement_events))"))
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT setval(pg_get_serial_sequence('credentials', 'id'), "
                               "(SELECT max(id) FROM credentials))"))
+        progress("indexes")
         if dropped:
-            progress("indexes")
             _create_indexes(conn, dropped)
         _analyze(conn, "credentials")
         _analyze(conn, "engagement_events")
@@ -176,6 +191,12 @@ _staged = Table(  # credentials as generated, before their facts are known
     *(Column(col.name, col.type) for col in credentials.c
       if col.name in ("id", "organization_id", "external_id", "group_id", "recipient_id",
                       "issued_at", "expires_at", "kind")),
+    prefixes=["TEMPORARY"],
+)
+
+_staged_events = Table(  # events as generated, before their facts are known
+    "seed_events", MetaData(),
+    *(Column(col.name, col.type) for col in engagement_events.c if col.name != "prev_at"),
     prefixes=["TEMPORARY"],
 )
 
@@ -251,6 +272,8 @@ def _events(conn: Connection, plan: SeedPlan, end_epoch: int, base: int,
     if n == 0 or not orgs:
         return 0
     before = conn.execute(text("SELECT count(*) FROM engagement_events")).scalar_one()
+    first_id = conn.execute(text("SELECT coalesce(max(id), 0) + 1 FROM engagement_events")
+                            ).scalar_one()
     prefix = f"E{plan.seed}-{before}-"  # event ids stay unique when seeding again
     cases, edge = [], 0.0
     for event, share, _owner in EVENT_MIX:
@@ -271,9 +294,8 @@ def _events(conn: Connection, plan: SeedPlan, end_epoch: int, base: int,
         f"{fence}), "
         f"p AS (SELECT i, {_pick('i', 5, plan.seed, total)} AS j, "
         f"CASE {' '.join(cases)} ELSE 'view' END AS kind, {owner} AS actor FROM drawn) "
-        "INSERT INTO engagement_events (organization_id, credential_id, event_type, actor, "
-        "occurred_at, external_id) "
-        f"SELECT {org_of}, {base} + p.j, p.kind, p.actor, {occurred}, "
+        f"INSERT INTO {_staged_events.name} (id, organization_id, credential_id, event_type, "
+        "actor, occurred_at, external_id) "
+        f"SELECT {first_id} + p.i - 1, {org_of}, {base} + p.j, p.kind, p.actor, {occurred}, "
         f"'{prefix}' || {_padded(conn, 'p.i')} FROM p"))
-    after = conn.execute(text("SELECT count(*) FROM engagement_events")).scalar_one()
-    return int(after) - int(before)
+    return n

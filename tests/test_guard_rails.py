@@ -18,12 +18,12 @@ from metrics.importer import import_files
 from metrics.parse import parse
 from metrics.run import run
 from metrics.seed import SeedPlan, seed
-from tests.test_rollups import NOW as SEED_NOW
 from tests import seed_example
 from tests.conftest import Database
 from tests.slack_client import Server
 from tests.slack_standin import SlackStandIn
 from tests.test_charts import NOW
+from tests.test_rollups import NOW as SEED_NOW
 
 
 @pytest.mark.postgres

@@ -15,13 +15,7 @@ from metrics.catalog import list_groups, list_organizations, resolve_organizatio
 from metrics.importer import import_files
 from metrics.parse import parse
 from metrics.run import run
-from metrics.schema import (
-    credential_days,
-    credential_links,
-    credentials,
-    event_days,
-    rollup_state,
-)
+from metrics.schema import credential_links, credentials, engagement_events, rollup_state
 from metrics.seed import SeedPlan, seed
 from tests.conftest import Database
 
@@ -102,20 +96,22 @@ def test_a_moment_before_the_latest_event_is_answered_from_raw_rows(seeded: Data
 
 def _snapshot(conn: Connection) -> dict[str, list[tuple[object, ...]]]:
     out: dict[str, list[tuple[object, ...]]] = {}
-    for table in (credential_days, credential_links, event_days, rollup_state):
+    for table in (*rollups.ROLLUPS, rollup_state):
         out[table.name] = sorted(tuple(r) for r in conn.execute(select(table)))
-    cc = credentials.c
+    cc, ec = credentials.c, engagement_events.c
     out["facts"] = sorted(tuple(r) for r in conn.execute(
         select(cc.id, cc.steps, cc.org_prev_at, cc.group_prev_at)))
+    out["event facts"] = sorted(tuple(r) for r in conn.execute(select(ec.id, ec.prev_at)))
     return out
 
 
 def _rebuilt(db: Database) -> dict[str, list[tuple[object, ...]]]:
     """The rollups recomputed from scratch (rolled back afterwards)."""
     with db.engine.connect() as conn, conn.begin() as tx:
-        for table in (credential_days, credential_links, event_days, rollup_state):
+        for table in (*rollups.ROLLUPS, rollup_state):
             conn.execute(table.delete())
         conn.execute(credentials.update().values(steps=0, org_prev_at=None, group_prev_at=None))
+        conn.execute(engagement_events.update().values(prev_at=None))
         rollups.rebuild(conn, [o.id for o in list_organizations(conn)])
         snapshot = _snapshot(conn)
         tx.rollback()

@@ -72,6 +72,30 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("organization_id", "group_id", "day", "event_type",
                                 name="pk_event_days"),
     )
+    op.add_column("engagement_events", sa.Column("prev_at", Instant, nullable=True))
+    op.drop_index("ix_engagement_events_organization_id_occurred_at",
+                  table_name="engagement_events")
+    op.create_index("ix_engagement_events_organization_id_occurred_at", "engagement_events",
+                    ["organization_id", "occurred_at"],
+                    postgresql_include=["event_type", "credential_id", "prev_at"])
+    op.create_index("ix_engagement_events_organization_id_prev_at", "engagement_events",
+                    ["organization_id", "prev_at"], postgresql_include=["occurred_at"])
+    for table in ("touch_days", "touch_links"):
+        op.create_table(
+            table,
+            sa.Column("organization_id", Id, nullable=False),
+            sa.Column("group_id", Id, nullable=False),
+            *((sa.Column("day", sa.Integer, nullable=False),
+               sa.Column("events", sa.Integer, nullable=False),
+               sa.Column("firsts", sa.Integer, nullable=False))
+              if table == "touch_days" else
+              (sa.Column("gap", sa.Integer, nullable=False),
+               sa.Column("day", sa.Integer, nullable=False),
+               sa.Column("links", sa.Integer, nullable=False))),
+            sa.PrimaryKeyConstraint(
+                "organization_id", "group_id",
+                *(("day",) if table == "touch_days" else ("gap", "day")), name=f"pk_{table}"),
+        )
     op.create_table(
         "rollup_state",
         sa.Column("organization_id", Id, autoincrement=False),
@@ -87,8 +111,17 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("rollup_state", "event_days", "credential_links", "credential_days"):
+    for table in ("rollup_state", "touch_links", "touch_days", "event_days", "credential_links",
+                  "credential_days"):
         op.drop_table(table)
+    op.drop_index("ix_engagement_events_organization_id_prev_at",
+                  table_name="engagement_events")
+    op.drop_index("ix_engagement_events_organization_id_occurred_at",
+                  table_name="engagement_events")
+    op.create_index("ix_engagement_events_organization_id_occurred_at", "engagement_events",
+                    ["organization_id", "occurred_at"])
+    with op.batch_alter_table("engagement_events") as batch:
+        batch.drop_column("prev_at")
     for name, columns in (("ix_credentials_organization_id_issued_at",
                            ["organization_id", "issued_at"]),
                           ("ix_credentials_organization_id_group_id_issued_at",
