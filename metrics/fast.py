@@ -220,6 +220,11 @@ class _Distinct:
             return c.group_prev_at if by_group else c.org_prev_at
         return e.prev_at
 
+    def group(self, by_group: bool) -> ColumnElement[int]:
+        if not by_group:
+            return literal(ORG, Integer)
+        return self.table.c.group_id
+
 
 _RECIPIENTS = _Distinct(credentials, "issued_at", credential_days, credential_links)
 _TOUCHED = _Distinct(engagement_events, "occurred_at", touch_days, touch_links)
@@ -233,7 +238,7 @@ def _parts(dialect: str, by_group: bool, distinct: _Distinct, width: int,
     partial first day, 'l' links inside whole days."""
     dt, lt = distinct.days, distinct.links
     time = distinct.table.c[distinct.time]
-    prev = distinct.prev(by_group)
+    prev, group = distinct.prev(by_group), distinct.group(by_group)
     w = _windows(dialect, "whole")
     days = (select(literal("d"), w.c.k, dt.c.group_id, *_pad(whole_sums, width))
             .select_from(w.join(dt, and_(dt.c.day >= w.c.dlo, dt.c.day < w.c.dhi,
@@ -241,17 +246,17 @@ def _parts(dialect: str, by_group: bool, distinct: _Distinct, width: int,
             .group_by(w.c.k, dt.c.group_id))
     ed = _windows(dialect, "edges")
     new = or_(prev.is_(None), prev < ed.c.a)
-    edges = (select(literal("e"), ed.c.k, _group(by_group),
+    edges = (select(literal("e"), ed.c.k, group,
                     *_pad([func.count(), _count(new), *edge_sums(ed)], width))
              .select_from(ed.join(from_raw(), and_(time >= ed.c.lo, time < ed.c.hi,
                                                    *raw_level)))
-             .group_by(ed.c.k, _group(by_group)))
+             .group_by(ed.c.k, group))
     pw = _windows(dialect, "partial")
-    partial = (select(literal("p"), pw.c.k, _group(by_group), *_pad([func.count()], width))
+    partial = (select(literal("p"), pw.c.k, group, *_pad([func.count()], width))
                .select_from(pw.join(from_raw(), and_(
                    prev >= pw.c.a, prev < pw.c.lo, time >= pw.c.lo, time < pw.c.hi,
                    *raw_level)))
-               .group_by(pw.c.k, _group(by_group)))
+               .group_by(pw.c.k, group))
     sp = _windows(dialect, "spans")
     gaps = select(literal(0, Integer).label("g")).cte("gaps", recursive=True)
     gaps = gaps.union_all(select(gaps.c.g + 1).where(
@@ -280,14 +285,17 @@ def _cohort_statement(dialect: str, by_group: bool, engagement: bool) -> Executa
 @cache
 def _touched_statement(dialect: str, by_group: bool) -> Executable:
     td = touch_days.c
-    raw_level = [e.organization_id == _org()]
-    if by_group:
-        raw_level.append(c.group_id.in_(bindparam("groups", expanding=True)))
     return _parts(
         dialect, by_group, _TOUCHED, 2,
         whole_sums=[func.sum(td.events), func.sum(td.firsts)], edge_sums=lambda _: [],
-        from_raw=lambda: engagement_events.join(credentials, c.id == e.credential_id),
-        raw_level=raw_level)
+        from_raw=lambda: engagement_events, raw_level=_event_level(by_group))
+
+
+def _event_level(by_group: bool) -> list[ColumnElement[bool]]:
+    level = [e.organization_id == _org()]
+    if by_group:  # events carry their credential's group (metrics/rollups.py keeps it)
+        level.append(e.group_id.in_(bindparam("groups", expanding=True)))
+    return level
 
 
 def _distinct(execute: Execute, conn: Connection, statement: Executable, distinct: _Distinct,
@@ -362,15 +370,11 @@ def _activity_statement(dialect: str, by_group: bool) -> Executable:
                                                  *_rollup_level(event_days, by_group))))
             .group_by(w.c.k, ed.group_id, ed.event_type))
     eg = _windows(dialect, "edges")
-    raw = engagement_events.join(credentials, c.id == e.credential_id) if by_group \
-        else engagement_events
-    level = [e.organization_id == _org()]
-    if by_group:
-        level.append(c.group_id.in_(bindparam("groups", expanding=True)))
-    edges = (select(eg.c.k, _group(by_group), e.event_type, func.count())
-             .select_from(eg.join(raw, and_(e.occurred_at >= eg.c.lo, e.occurred_at < eg.c.hi,
-                                            *level)))
-             .group_by(eg.c.k, _group(by_group), e.event_type))
+    group = e.group_id if by_group else literal(ORG, Integer)
+    edges = (select(eg.c.k, group, e.event_type, func.count())
+             .select_from(eg.join(engagement_events, and_(
+                 e.occurred_at >= eg.c.lo, e.occurred_at < eg.c.hi, *_event_level(by_group))))
+             .group_by(eg.c.k, group, e.event_type))
     return union_all(days, edges)
 
 

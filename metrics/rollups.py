@@ -146,6 +146,7 @@ event_facts = Table(
     "rollup_event_facts", _marks,
     Column("id", Id, nullable=False),
     Column("prev_at", UTCDateTime(), nullable=True),
+    Column("group_id", Id, nullable=True),
     prefixes=["TEMPORARY"],
 )
 _TEMP = (dirty_recipients, dirty_days, marked_days, facts, event_facts)
@@ -255,12 +256,14 @@ def facts_select(target: Subquery, events: Any = engagement_events) -> Select[An
 
 
 def event_facts_select(target: Subquery) -> Select[Any]:
-    """`target`'s columns plus each event's fact: prev_at, the time of the previous event of
-    the same credential (by time, then id). `target` (id, credential_id, occurred_at) must
-    hold every event of its credentials."""
+    """`target`'s columns plus each event's facts: prev_at, the time of the previous event of
+    the same credential (by time, then id), and group_id, its credential's group. `target`
+    (id, credential_id, occurred_at) must hold every event of its credentials."""
     t = target.c
-    return select(*t, over(func.lag(t.occurred_at), partition_by=t.credential_id,
-                           order_by=[t.occurred_at, t.id]).label("prev_at"))
+    return (select(*t, over(func.lag(t.occurred_at), partition_by=t.credential_id,
+                            order_by=[t.occurred_at, t.id]).label("prev_at"),
+                   c.group_id.label("group_id"))
+            .select_from(target.join(credentials, c.id == t.credential_id)))
 
 
 def _recompute_facts(conn: Connection) -> None:
@@ -287,16 +290,16 @@ def _recompute_facts(conn: Connection) -> None:
               .where(e.credential_id.in_(select(f.id))).subquery("target"))
     computed = event_facts_select(target).subquery("computed").c
     conn.execute(insert(event_facts).from_select(
-        ["id", "prev_at"], select(computed.id, computed.prev_at)))
+        ["id", "prev_at", "group_id"], select(computed.id, computed.prev_at, computed.group_id)))
     ef = event_facts.c
-    changed = e.prev_at.is_distinct_from(ef.prev_at)
+    changed = e.prev_at.is_distinct_from(ef.prev_at) | e.group_id.is_distinct_from(ef.group_id)
     conn.execute(insert(dirty_days).from_select(
         ["organization_id", "day"],
         select(e.organization_id, utc_day(e.occurred_at)).where(e.id == ef.id, changed)
         .distinct()))
     _analyze(conn, event_facts)
     conn.execute(update(engagement_events).where(e.id == ef.id, changed)
-                 .values(prev_at=ef.prev_at))
+                 .values(prev_at=ef.prev_at, group_id=ef.group_id))
 
 
 class _Marked:
@@ -360,25 +363,23 @@ def _recompute_days(conn: Connection, rows: _Marked | _Whole) -> None:
         conn.execute(insert(credential_links).from_select(
             ["organization_id", "group_id", "gap", "day", "links"],
             stmt.where(prev.is_not(None)).group_by(stmt.selected_columns[0], group, gap, day)))
-    for group in (literal(ORG), c.group_id):
+    for group in (literal(ORG), e.group_id):  # events carry their credential's group
         day, _ = rows.events()
         _, stmt = rows.events(group, day, e.event_type, func.count())
         conn.execute(insert(event_days).from_select(
             ["organization_id", "group_id", "day", "event_type", "events"],
-            stmt.join(credentials, c.id == e.credential_id)
-            .group_by(stmt.selected_columns[0], group, day, e.event_type)))
+            stmt.group_by(stmt.selected_columns[0], group, day, e.event_type)))
         _, stmt = rows.events(group, day, func.count(),
                               func.sum(case((e.prev_at.is_(None), 1), else_=0)))
         conn.execute(insert(touch_days).from_select(
             ["organization_id", "group_id", "day", "events", "firsts"],
-            stmt.join(credentials, c.id == e.credential_id)
-            .group_by(stmt.selected_columns[0], group, day)))
+            stmt.group_by(stmt.selected_columns[0], group, day)))
         gap = day - utc_day(e.prev_at)
         _, stmt = rows.events(group, gap, day, func.count())
         conn.execute(insert(touch_links).from_select(
             ["organization_id", "group_id", "gap", "day", "links"],
-            stmt.join(credentials, c.id == e.credential_id).where(e.prev_at.is_not(None))
-            .group_by(stmt.selected_columns[0], group, gap, day)))
+            stmt.where(e.prev_at.is_not(None)).group_by(stmt.selected_columns[0], group, gap,
+                                                        day)))
 
 
 def _recompute_state(conn: Connection, orgs: Any) -> None:

@@ -153,15 +153,17 @@ engagement_events = Table(
     Column("actor", String(10), nullable=False, server_default=text("'owner'")),
     Column("occurred_at", UTCDateTime(), nullable=False),
     Column("external_id", String(200), nullable=True),
-    # kept by metrics/rollups.py: the previous event of the same credential (any type)
+    # kept by metrics/rollups.py: the previous event of the same credential (any type), and
+    # the credential's group
     Column("prev_at", UTCDateTime(), nullable=True),
+    Column("group_id", Id, nullable=True),
     UniqueConstraint("organization_id", "external_id"),
     _enum_check("event_type", EventType),
     _enum_check("actor", Actor),
     Index(None, "credential_id", "event_type", "actor", "occurred_at"),
     Index(None, "organization_id", "occurred_at",
-          postgresql_include=["event_type", "credential_id", "prev_at"]),
-    Index(None, "organization_id", "prev_at", postgresql_include=["occurred_at"]),
+          postgresql_include=["event_type", "credential_id", "prev_at", "group_id"]),
+    Index(None, "organization_id", "prev_at", postgresql_include=["occurred_at", "group_id"]),
     Index(
         "uq_engagement_events_natural",
         "credential_id", "event_type", "occurred_at", "actor",

@@ -196,7 +196,8 @@ _staged = Table(  # credentials as generated, before their facts are known
 
 _staged_events = Table(  # events as generated, before their facts are known
     "seed_events", MetaData(),
-    *(Column(col.name, col.type) for col in engagement_events.c if col.name != "prev_at"),
+    *(Column(col.name, col.type) for col in engagement_events.c
+      if col.name not in ("prev_at", "group_id")),
     prefixes=["TEMPORARY"],
 )
 

@@ -73,13 +73,14 @@ def upgrade() -> None:
                                 name="pk_event_days"),
     )
     op.add_column("engagement_events", sa.Column("prev_at", Instant, nullable=True))
+    op.add_column("engagement_events", sa.Column("group_id", Id, nullable=True))
     op.drop_index("ix_engagement_events_organization_id_occurred_at",
                   table_name="engagement_events")
     op.create_index("ix_engagement_events_organization_id_occurred_at", "engagement_events",
                     ["organization_id", "occurred_at"],
-                    postgresql_include=["event_type", "credential_id", "prev_at"])
+                    postgresql_include=["event_type", "credential_id", "prev_at", "group_id"])
     op.create_index("ix_engagement_events_organization_id_prev_at", "engagement_events",
-                    ["organization_id", "prev_at"], postgresql_include=["occurred_at"])
+                    ["organization_id", "prev_at"], postgresql_include=["occurred_at", "group_id"])
     for table in ("touch_days", "touch_links"):
         op.create_table(
             table,
@@ -121,6 +122,7 @@ def downgrade() -> None:
     op.create_index("ix_engagement_events_organization_id_occurred_at", "engagement_events",
                     ["organization_id", "occurred_at"])
     with op.batch_alter_table("engagement_events") as batch:
+        batch.drop_column("group_id")
         batch.drop_column("prev_at")
     for name, columns in (("ix_credentials_organization_id_issued_at",
                            ["organization_id", "issued_at"]),
