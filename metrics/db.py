@@ -94,6 +94,8 @@ def make_engine(url: str, *, connect_timeout: int | None = None,
             # psycopg prepares a statement run five times; PostgreSQL would then settle on a
             # generic plan, blind to how narrow a range's edges are: plan with the values
             cursor.execute("SET plan_cache_mode = force_custom_plan")
+            # answers are many small index scans; compiling them (JIT) costs more than running
+            cursor.execute("SET jit = off")
             if statement_timeout_ms:
                 cursor.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
         dbapi_connection.commit()

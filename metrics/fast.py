@@ -128,19 +128,23 @@ def day_at(day: int) -> datetime:
 
 _FIELDS: dict[str, Any] = {
     "k": Integer(), "lo": DateTime(timezone=True), "hi": DateTime(timezone=True),
-    "a": DateTime(timezone=True), "dlo": Integer(), "dhi": Integer()}
+    "a": DateTime(timezone=True), "dlo": Integer(), "dhi": Integer(), "g": Integer()}
 
 
 def _windows(dialect: str, name: str) -> FromClause:
-    """A table (k, lo, hi, a, dlo, dhi) from the JSON list in parameter `name`."""
+    """A table (k, lo, hi, a, dlo, dhi, g) from the JSON list in parameter `name`, limited to
+    parameter `name_rows` rows: with the count bound, PostgreSQL plans for that many rows
+    (a table function is otherwise assumed to return 100) and probes indexes per window."""
     param = bindparam(name, type_=String())
+    rows = bindparam(f"{name}_rows", type_=Integer())
     if dialect == "postgresql":
-        return (func.json_to_recordset(cast(param, postgresql.JSON))
-                .table_valued(*(column(n, t) for n, t in _FIELDS.items()))
-                .render_derived(name=name, with_types=True))
+        table = (func.json_to_recordset(cast(param, postgresql.JSON))
+                 .table_valued(*(column(n, t) for n, t in _FIELDS.items()))
+                 .render_derived(name=f"{name}_json", with_types=True))
+        return select(*table.c).limit(rows).subquery(name)
     each = func.json_each(param).table_valued("value")
     return select(*(func.json_extract(each.c.value, f"$.{n}").label(n) for n in _FIELDS)
-                  ).subquery(name)
+                  ).limit(rows).subquery(name)
 
 
 def _instant_json(dialect: str, instant: datetime | None) -> str | None:
@@ -151,9 +155,14 @@ def _instant_json(dialect: str, instant: datetime | None) -> str | None:
     return utc.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else utc.isoformat()
 
 
-def _json(dialect: str, rows: list[dict[str, Any]]) -> str:
-    return json.dumps([{k: _instant_json(dialect, v) if isinstance(v, datetime) else v
-                        for k, v in row.items()} for row in rows])
+def _json_params(dialect: str, **tables: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parameters of `_windows` tables: each list as JSON, and its length."""
+    out: dict[str, Any] = {}
+    for name, rows in tables.items():
+        out[name] = json.dumps([{k: _instant_json(dialect, v) if isinstance(v, datetime) else v
+                                 for k, v in row.items()} for row in rows])
+        out[f"{name}_rows"] = len(rows)
+    return out
 
 
 class Level:
@@ -235,7 +244,7 @@ def _parts(dialect: str, by_group: bool, distinct: _Distinct, width: int,
            from_raw: Callable[[], Any], raw_level: list[ColumnElement[bool]]) -> Executable:
     """One statement of four parts, rows (part, k, group, values...):
     'd' whole days (count, firsts, sums), 'e' edges (count, new, sums), 'p' previous rows in a
-    partial first day, 'l' links inside whole days."""
+    partial first day, 'l' links inside whole days (one index range per window and gap)."""
     dt, lt = distinct.days, distinct.links
     time = distinct.table.c[distinct.time]
     prev, group = distinct.prev(by_group), distinct.group(by_group)
@@ -252,20 +261,18 @@ def _parts(dialect: str, by_group: bool, distinct: _Distinct, width: int,
                                                    *raw_level)))
              .group_by(ed.c.k, group))
     pw = _windows(dialect, "partial")
+    unindexed = func.coalesce(time, time)  # the previous-row index is the narrow one
     partial = (select(literal("p"), pw.c.k, group, *_pad([func.count()], width))
                .select_from(pw.join(from_raw(), and_(
-                   prev >= pw.c.a, prev < pw.c.lo, time >= pw.c.lo, time < pw.c.hi,
+                   prev >= pw.c.a, prev < pw.c.lo, unindexed >= pw.c.lo, unindexed < pw.c.hi,
                    *raw_level)))
                .group_by(pw.c.k, group))
-    sp = _windows(dialect, "spans")
-    gaps = select(literal(0, Integer).label("g")).cte("gaps", recursive=True)
-    gaps = gaps.union_all(select(gaps.c.g + 1).where(
-        gaps.c.g < bindparam("longest", type_=Integer()) - 1))
-    links = (select(literal("l"), sp.c.k, lt.c.group_id, *_pad([func.sum(lt.c.links)], width))
-             .select_from(sp.join(gaps, gaps.c.g < sp.c.dhi - sp.c.dlo).join(lt, and_(
-                 *_rollup_level(lt, by_group), lt.c.gap == gaps.c.g,
-                 lt.c.day >= sp.c.dlo + gaps.c.g, lt.c.day < sp.c.dhi)))
-             .group_by(sp.c.k, lt.c.group_id))
+    pr = _windows(dialect, "probes")  # one per (window, gap g): days [A + g, B)
+    links = (select(literal("l"), pr.c.k, lt.c.group_id, *_pad([func.sum(lt.c.links)], width))
+             .select_from(pr.join(lt, and_(
+                 *_rollup_level(lt, by_group), lt.c.gap == pr.c.g,
+                 lt.c.day >= pr.c.dlo, lt.c.day < pr.c.dhi)))
+             .group_by(pr.c.k, lt.c.group_id))
     return union_all(days, edges, partial, links)
 
 
@@ -309,15 +316,6 @@ def _distinct(execute: Execute, conn: Connection, statement: Executable, distinc
     spans = [w for w in windows if w.days]
     if any(w.days and w.days[1] == AFTER and w.start for w in spans):
         last = _last_day(execute, distinct, level)  # an open end: up to the last day with rows
-    params = {
-        **level.params(),
-        "whole": _json(dialect, [{"k": w.k, "dlo": w.days[0], "dhi": w.days[1]}
-                                 for w in spans if w.days]),
-        "edges": _json(dialect, [{"k": w.k, "lo": lo, "hi": hi, "a": w.start}
-                                 for w in windows for lo, hi in w.edges]),
-        "partial": _json(dialect, [{"k": w.k, "a": p[0], "lo": p[1], "hi": p[2]}
-                                   for w in windows if (p := w.partial)]),
-    }
     probes = []
     for w in spans:
         if w.start is None or w.days is None:
@@ -326,9 +324,18 @@ def _distinct(execute: Execute, conn: Connection, statement: Executable, distinc
         if hi == AFTER:
             hi = min(hi, (last if last is not None else lo) + 1)
         if lo < hi:
-            probes.append({"k": w.k, "dlo": lo, "dhi": hi})
-    params["spans"] = _json(dialect, probes)
-    params["longest"] = max((p["dhi"] - p["dlo"] for p in probes), default=0)
+            probes += [{"k": w.k, "g": g, "dlo": lo + g, "dhi": hi} for g in range(hi - lo)]
+    params = {
+        **level.params(),
+        **_json_params(
+            dialect,
+            whole=[{"k": w.k, "dlo": w.days[0], "dhi": w.days[1]} for w in spans if w.days],
+            edges=[{"k": w.k, "lo": lo, "hi": hi, "a": w.start}
+                   for w in windows for lo, hi in w.edges],
+            partial=[{"k": w.k, "a": p[0], "lo": p[1], "hi": p[2]}
+                     for w in windows if (p := w.partial)],
+            probes=probes),
+    }
     for part, k, group, first, second, *sums in execute(statement, params):
         into = out.setdefault((k, group), dict.fromkeys(names, 0))
         if part == "d":
@@ -387,10 +394,10 @@ def activity(execute: Execute, conn: Connection, level: Level, windows: Sequence
            for key in level.keys(windows)}
     params = {
         **level.params(),
-        "whole": _json(dialect, [{"k": w.k, "dlo": w.days[0], "dhi": w.days[1]}
-                                 for w in windows if w.days]),
-        "edges": _json(dialect, [{"k": w.k, "lo": lo, "hi": hi}
-                                 for w in windows for lo, hi in w.edges]),
+        **_json_params(
+            dialect,
+            whole=[{"k": w.k, "dlo": w.days[0], "dhi": w.days[1]} for w in windows if w.days],
+            edges=[{"k": w.k, "lo": lo, "hi": hi} for w in windows for lo, hi in w.edges]),
     }
     for k, group, event_type, n in execute(_activity_statement(dialect, level.by_group),
                                            params):
@@ -464,9 +471,11 @@ def peer_cohorts(execute: Execute, conn: Connection, exclude_org_id: int, window
     dialect = conn.dialect.name
     params = {
         "org": exclude_org_id,
-        "whole": _json(dialect, [{"k": 0, "dlo": window.days[0], "dhi": window.days[1]}]
-                       if window.days else []),
-        "edges": _json(dialect, [{"k": 0, "lo": lo, "hi": hi} for lo, hi in window.edges]),
+        **_json_params(
+            dialect,
+            whole=[{"k": 0, "dlo": window.days[0], "dhi": window.days[1]}] if window.days
+            else [],
+            edges=[{"k": 0, "lo": lo, "hi": hi} for lo, hi in window.edges]),
     }
     totals: dict[int, list[int]] = {}
     for org_id, *values in execute(_peer_statement(dialect), params):

@@ -278,6 +278,7 @@ def import_files(
             # the merge sorts and hashes whole files: keep that in memory, for this import only
             conn.execute(text("SET LOCAL work_mem = '128MB'"))
         org, created = _organization(conn, org_name, now)
+        rollups.lock(conn, org.id)
         summary = ImportSummary(org.name, organization_created=created)
         problems = _Problems()
         staging.create(conn)

@@ -35,6 +35,7 @@ from sqlalchemy import (
     Table,
     and_,
     case,
+    cast,
     delete,
     exists,
     func,
@@ -110,6 +111,17 @@ def _day_start_sqlite(element: day_start, compiler: SQLCompiler, **kw: Any) -> s
     (arg,) = element.clauses
     return (f"(strftime('%Y-%m-%d %H:%M:%S', ({compiler.process(arg, **kw)}) * 86400, "
             "'unixepoch') || '.000000')")
+
+
+def lock(conn: Connection, organization_id: int) -> None:
+    """Serialize writers of one organization until the transaction ends (PostgreSQL): two
+    imports into it would otherwise recompute the same rollup rows at once."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(
+            cast(literal(LOCK_SPACE), Integer), cast(literal(organization_id), Integer))))
+
+
+LOCK_SPACE = 7_460_521  # the advisory lock key space of credstats' writers
 
 
 # -- what a write marks -------------------------------------------------------------------------

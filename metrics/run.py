@@ -90,6 +90,7 @@ class _Runner:
         self.scope = sql.Scope(org.id, tuple(g.id for g in chosen), query.kind)
         self.statements: list[Callable[[], str]] = []
         self.memo: dict[tuple[datetime | None, datetime | None, bool], Values] = {}
+        self.bucket_memo: dict[tuple[datetime | None, datetime | None], list[TimeRange]] = {}
         # the rollups count every stored event: they answer unless the query asks about a
         # moment before the latest one, or about a kind (kinds are not rolled up)
         self.fast = rollups and query.kind is None \
@@ -113,7 +114,10 @@ class _Runner:
                 Comparison.NONE: lambda: None,
             }
             compared = comparisons[q.compare]()
-        self.prefetch([q.time_range, *([compared] if compared else [])])
+        ranges = [q.time_range, *([compared] if compared else [])]
+        if len(self.scope.group_ids) <= 1 and (q.basis is Basis.ISSUED or not self.engagement):
+            ranges += [b for r in list(ranges) for b in self.buckets_of(r)]  # series too
+        self.prefetch(ranges)
         values = self.values(q.time_range)
         previous = None
         previous_series: tuple[Period, ...] = ()
@@ -153,13 +157,15 @@ class _Runner:
                                      Metric.COMPARE)
 
     def prefetch(self, ranges: list[TimeRange]) -> None:
-        """The rollups answer several ranges (the answer's and its comparison's) at once."""
+        """The rollups answer several ranges (the answer's and its comparison's) at once.
+
+        Over several groups at once every figure adds up across them (a credential is in one
+        group) except unique recipients, which the raw rows count."""
         scope, engagement = self.scope, self.engagement
-        level = self.level(scope.group_ids)
-        if level is None or self.query.metric is Metric.HELP:
+        if not self.fast or self.query.metric is Metric.HELP:
             return
+        level = fast.Level(self.org.id, scope.group_ids or None)
         windows = [fast.Window(k, r.start_at, r.end_at) for k, r in enumerate(ranges)]
-        group = scope.group_ids[0] if scope.group_ids else ORG
         event_basis = engagement and self.query.basis is Basis.EVENT
         found = fast.cohort(self.execute, self.conn, level, windows,
                             engagement=engagement and not event_basis)
@@ -167,7 +173,13 @@ class _Runner:
             for key, values in fast.activity(self.execute, self.conn, level, windows).items():
                 found[key].update(values)
         for k, r in enumerate(ranges):
-            out = found[(k, group)]
+            out: Values = {}
+            for group in scope.group_ids or (ORG,):
+                for name, value in found[(k, group)].items():
+                    out[name] = out.get(name, 0) + value
+            if len(scope.group_ids) > 1:
+                out["recipients"] = self.one(sql.cohort_select(
+                    scope, r.start_at, r.end_at, self.now, engagement=False))["recipients"]
             if event_basis:
                 out.update(self.one(sql.event_basis_select(scope, r.start_at, r.end_at)))
             self.memo[(r.start_at, r.end_at, engagement)] = out
@@ -233,34 +245,19 @@ class _Runner:
                ) -> tuple[Period, ...]:
         """Buckets of the query's range, or of `rng` (the range it is compared with; its buckets
         carry counts only, `funnel=False`, for the faint line of a trend chart)."""
-        granularity = self.query.granularity
-        if granularity is None:
-            return ()
-        rng = rng or self.query.time_range
-        first = None
-        if rng.start is None:
-            earliest: datetime | None = self.conn.execute(
-                sql.first_issue_select(self.scope)).scalar()
-            if self.query.metric is Metric.ACTIVITY:
-                first_event: datetime | None = self.conn.execute(
-                    sql.first_event_select(self.scope)).scalar()
-                if earliest is None or (first_event is not None and first_event < earliest):
-                    earliest = first_event
-            if earliest is None:
-                return ()
-            first = earliest.astimezone(rng.zone).date()
-        if rng.end is None:
-            tomorrow = today_in(self.now, rng.tz) + timedelta(days=1)
-            rng = TimeRange(rng.start, tomorrow, rng.tz)
-        buckets = rng.buckets(granularity, first)
+        buckets = self.buckets_of(rng or self.query.time_range)
         if not buckets:
             return ()
-        bounds = [b.start_at for b in buckets] + [buckets[-1].end_at]
-        lo, hi = bounds[0], bounds[-1]
-        assert lo is not None and hi is not None
         metric = self.query.metric
         engagement = funnel and metric in (Metric.ENGAGEMENT, Metric.SUMMARY, Metric.GROUPS,
                                            Metric.COMPARE)
+        prefetched = [self.cached(b, engagement) for b in buckets]
+        if all(v is not None for v in prefetched):
+            return tuple(Period(b, self.filled(v or {}, engagement=engagement))
+                         for b, v in zip(buckets, prefetched, strict=True))
+        bounds = [b.start_at for b in buckets] + [buckets[-1].end_at]
+        lo, hi = bounds[0], bounds[-1]
+        assert lo is not None and hi is not None
         cohort_engagement = engagement and self.query.basis is Basis.ISSUED
         event_key = sql.bucket_index(sql.e.occurred_at, bounds)
         extra: list[AnySelect] = []
@@ -290,6 +287,43 @@ class _Runner:
             Period(bucket, self.filled(per_bucket.get(i, {}), engagement=engagement))
             for i, bucket in enumerate(buckets)
         )
+
+    def buckets_of(self, rng: TimeRange) -> list[TimeRange]:
+        """The series buckets of a range (none without a granularity or any data)."""
+        key = (rng.start_at, rng.end_at)
+        if key not in self.bucket_memo:
+            self.bucket_memo[key] = self._buckets_of(rng)
+        return self.bucket_memo[key]
+
+    def _buckets_of(self, rng: TimeRange) -> list[TimeRange]:
+        granularity = self.query.granularity
+        if granularity is None:
+            return []
+        first = None
+        if rng.start is None:
+            earliest: datetime | None = self.conn.execute(
+                sql.first_issue_select(self.scope)).scalar()
+            if self.query.metric is Metric.ACTIVITY:
+                first_event: datetime | None = self.conn.execute(
+                    sql.first_event_select(self.scope)).scalar()
+                if earliest is None or (first_event is not None and first_event < earliest):
+                    earliest = first_event
+            if earliest is None:
+                return []
+            first = earliest.astimezone(rng.zone).date()
+        if rng.end is None:
+            tomorrow = today_in(self.now, rng.tz) + timedelta(days=1)
+            rng = TimeRange(rng.start, tomorrow, rng.tz)
+        return list(rng.buckets(granularity, first))
+
+    def cached(self, rng: TimeRange, engagement: bool) -> Values | None:
+        """A range's figures if a prefetch computed them (with engagement, they also serve a
+        figure without)."""
+        for flag in (engagement, True):
+            found = self.memo.get((rng.start_at, rng.end_at, flag))
+            if found is not None:
+                return found
+        return None
 
     def sections(self) -> tuple[tuple[str, Period], ...]:
         if self.query.metric is not Metric.SUMMARY:

@@ -137,7 +137,7 @@ credentials = Table(
     Index(None, "organization_id", "issued_at",
           postgresql_include=["group_id", "steps", "org_prev_at", "group_prev_at"]),
     Index(None, "organization_id", "group_id", "issued_at",
-          postgresql_include=["steps", "group_prev_at"]),
+          postgresql_include=["steps", "group_prev_at", "recipient_id"]),
     Index(None, "organization_id", "org_prev_at", postgresql_include=["issued_at"]),
     Index(None, "organization_id", "group_id", "group_prev_at", postgresql_include=["issued_at"]),
     Index(None, "recipient_id", "issued_at"),
@@ -188,7 +188,9 @@ credential_days = Table(
     Column("issued", Integer, nullable=False),
     Column("firsts", Integer, nullable=False),  # credentials with no previous one
     *_STEP_COLUMNS,  # credentials that reached each engagement step
-    PrimaryKeyConstraint("organization_id", "group_id", "day"),
+    # every rollup's key includes its values on PostgreSQL: answers read it index-only
+    PrimaryKeyConstraint("organization_id", "group_id", "day", postgresql_include=[
+        "issued", "firsts", *(step.key for step in ENGAGEMENT_STEPS)]),
     Index(None, "group_id", "day"),  # every organization's totals (peer averages)
 )
 
@@ -200,7 +202,8 @@ credential_links = Table(
     Column("gap", Integer, nullable=False),  # day - day of the previous credential
     Column("day", Integer, nullable=False),
     Column("links", Integer, nullable=False),  # credentials issued on day with that gap
-    PrimaryKeyConstraint("organization_id", "group_id", "gap", "day"),
+    PrimaryKeyConstraint("organization_id", "group_id", "gap", "day",
+                         postgresql_include=["links"]),
 )
 
 event_days = Table(
@@ -211,7 +214,8 @@ event_days = Table(
     Column("day", Integer, nullable=False),
     Column("event_type", String(40), nullable=False),
     Column("events", Integer, nullable=False),
-    PrimaryKeyConstraint("organization_id", "group_id", "day", "event_type"),
+    PrimaryKeyConstraint("organization_id", "group_id", "day", "event_type",
+                         postgresql_include=["events"]),
 )
 
 touch_days = Table(  # events per day, and those that are their credential's first
@@ -222,7 +226,8 @@ touch_days = Table(  # events per day, and those that are their credential's fir
     Column("day", Integer, nullable=False),
     Column("events", Integer, nullable=False),
     Column("firsts", Integer, nullable=False),
-    PrimaryKeyConstraint("organization_id", "group_id", "day"),
+    PrimaryKeyConstraint("organization_id", "group_id", "day",
+                         postgresql_include=["events", "firsts"]),
 )
 
 touch_links = Table(  # events by day and days since their credential's previous event
@@ -233,7 +238,8 @@ touch_links = Table(  # events by day and days since their credential's previous
     Column("gap", Integer, nullable=False),
     Column("day", Integer, nullable=False),
     Column("links", Integer, nullable=False),
-    PrimaryKeyConstraint("organization_id", "group_id", "gap", "day"),
+    PrimaryKeyConstraint("organization_id", "group_id", "gap", "day",
+                         postgresql_include=["links"]),
 )
 
 rollup_state = Table(

@@ -69,6 +69,13 @@ def _draw(i: str, stream: int, seed: int) -> str:
     return f"((({i}) * {step} + {shift}) % {M})"
 
 
+def _draw_square(i: str, stream: int, seed: int) -> str:
+    """Like _draw, but of i^2 mod a prime: not linear in i, so uncorrelated with the linear
+    streams even along the row differences where two of those repeat together (without it a
+    recipient's credentials never shared a group)."""
+    return _draw(f"(({i}) * ({i})) % 1000003", stream, seed)
+
+
 def _below(i: str, stream: int, seed: int, p: float) -> str:
     """True with probability p."""
     return f"{_draw(i, stream, seed)} < {int(p * M)}"
@@ -248,7 +255,7 @@ def _credentials(conn: Connection, plan: SeedPlan, org: _Org, base: int, end_epo
         f"{_counter(conn, org.size)} INSERT INTO {_staged.name} (id, organization_id, "
         "external_id, group_id, recipient_id, issued_at, expires_at, kind) "
         f"SELECT {base} + {j}, {org.id}, 'S{org.id}-' || {_padded(conn, 'i')}, "
-        f"{org.gmin} + {_pick('i', 2, plan.seed, org.n_groups)}, "
+        f"{org.gmin} + ({_draw_square('i', 2, plan.seed)} * {org.n_groups} / {M}), "
         f"{rmin} + {_pick('i', 3, plan.seed, people)}, "
         f"{_instant(conn, _issued_epoch(j, plan, end_epoch))}, NULL, "
         f"CASE WHEN {_below('i', 4, plan.seed, 0.3)} THEN 'badge' ELSE 'certificate' END "

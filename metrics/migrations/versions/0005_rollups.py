@@ -32,7 +32,7 @@ def upgrade() -> None:
     op.drop_index("ix_credentials_organization_id_group_id_issued_at", table_name="credentials")
     op.create_index("ix_credentials_organization_id_group_id_issued_at", "credentials",
                     ["organization_id", "group_id", "issued_at"],
-                    postgresql_include=["steps", "group_prev_at"])
+                    postgresql_include=["steps", "group_prev_at", "recipient_id"])
     op.create_index("ix_credentials_organization_id_org_prev_at", "credentials",
                     ["organization_id", "org_prev_at"], postgresql_include=["issued_at"])
     op.create_index("ix_credentials_organization_id_group_id_group_prev_at", "credentials",
@@ -49,7 +49,8 @@ def upgrade() -> None:
         sa.Column("firsts", sa.Integer, nullable=False),
         *(sa.Column(step, sa.Integer, nullable=False) for step in STEPS),
         sa.PrimaryKeyConstraint("organization_id", "group_id", "day",
-                                name="pk_credential_days"),
+                                name="pk_credential_days",
+                                postgresql_include=["issued", "firsts", *STEPS]),
     )
     op.create_index("ix_credential_days_group_id_day", "credential_days", ["group_id", "day"])
     op.create_table(
@@ -60,7 +61,7 @@ def upgrade() -> None:
         sa.Column("day", sa.Integer, nullable=False),
         sa.Column("links", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("organization_id", "group_id", "gap", "day",
-                                name="pk_credential_links"),
+                                name="pk_credential_links", postgresql_include=["links"]),
     )
     op.create_table(
         "event_days",
@@ -70,7 +71,7 @@ def upgrade() -> None:
         sa.Column("event_type", sa.String(40), nullable=False),
         sa.Column("events", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("organization_id", "group_id", "day", "event_type",
-                                name="pk_event_days"),
+                                name="pk_event_days", postgresql_include=["events"]),
     )
     op.add_column("engagement_events", sa.Column("prev_at", Instant, nullable=True))
     op.add_column("engagement_events", sa.Column("group_id", Id, nullable=True))
@@ -95,7 +96,8 @@ def upgrade() -> None:
                sa.Column("links", sa.Integer, nullable=False))),
             sa.PrimaryKeyConstraint(
                 "organization_id", "group_id",
-                *(("day",) if table == "touch_days" else ("gap", "day")), name=f"pk_{table}"),
+                *(("day",) if table == "touch_days" else ("gap", "day")), name=f"pk_{table}",
+                postgresql_include=["events", "firsts"] if table == "touch_days" else ["links"]),
         )
     op.create_table(
         "rollup_state",
