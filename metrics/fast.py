@@ -58,7 +58,6 @@ from metrics.schema import (
     credentials,
     engagement_events,
     event_days,
-    organizations,
     rollup_state,
     touch_days,
     touch_links,
@@ -453,24 +452,25 @@ def _peer_statement(dialect: str) -> Executable:
             .select_from(w.join(credential_days, and_(cd.day >= w.c.dlo, cd.day < w.c.dhi)))
             .where(cd.group_id == ORG, cd.organization_id != _org())
             .group_by(cd.organization_id))
-    o = organizations.c
     eg = _windows(dialect, "edges")
     bits = {step.key: bit for bit, step in enumerate(ENGAGEMENT_STEPS)}
-    edges = (select(o.id, func.count(), *(_count(c.steps.op("&")(1 << bits[k]) != 0)
-                                          for k in _PEER_KEYS))
-             .select_from(eg.join(organizations, o.id != _org()).join(credentials, and_(
-                 c.organization_id == o.id, c.issued_at >= eg.c.lo, c.issued_at < eg.c.hi)))
-             .group_by(o.id))
+    edges = (select(c.organization_id, func.count(),
+                    *(_count(c.steps.op("&")(1 << bits[k]) != 0) for k in _PEER_KEYS))
+             .select_from(eg.join(credentials, and_(
+                 c.organization_id.in_(bindparam("peers", expanding=True)),
+                 c.issued_at >= eg.c.lo, c.issued_at < eg.c.hi)))
+             .group_by(c.organization_id))
     return union_all(days, edges)
 
 
-def peer_cohorts(execute: Execute, conn: Connection, exclude_org_id: int, window: Window,
-                 min_issued: int) -> list[PeerCohort]:
+def peer_cohorts(execute: Execute, conn: Connection, exclude_org_id: int,
+                 peer_ids: Sequence[int], window: Window, min_issued: int) -> list[PeerCohort]:
     """Per other organization: issued, opened, shared and referral_clicked of the window's
     cohort (only organizations with at least `min_issued` credentials in it)."""
     dialect = conn.dialect.name
     params = {
         "org": exclude_org_id,
+        "peers": list(peer_ids),  # one index range per organization for the partial days
         **_json_params(
             dialect,
             whole=[{"k": 0, "dlo": window.days[0], "dhi": window.days[1]}] if window.days

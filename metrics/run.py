@@ -346,11 +346,13 @@ class _Runner:
                 or not values.get("issued"):
             return ()
         found = [industry_benchmark(self.org.industry)]
-        if len(list_organizations(self.conn)) > MIN_PEERS:
+        organizations = list_organizations(self.conn)
+        if len(organizations) > MIN_PEERS:
             rng = q.time_range
             peers: Sequence[Any]
             if self.rollups and _not_after(fast.last_event_at(self.conn, None), self.now):
-                peers = fast.peer_cohorts(self.execute, self.conn, self.org.id,
+                others = [o.id for o in organizations if o.id != self.org.id]
+                peers = fast.peer_cohorts(self.execute, self.conn, self.org.id, others,
                                           fast.Window(0, rng.start_at, rng.end_at),
                                           MIN_PEER_COHORT)
             else:
