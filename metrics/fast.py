@@ -1,17 +1,19 @@
 """Figures from the pre-aggregates that metrics/rollups.py keeps, equal to the raw computation.
 
 A range [a, b) of instants (local midnights, rarely UTC midnights) is cut into whole UTC days
-[A, B), read from the rollups, and at most two partial days at its edges, read from the raw rows
-(an index-only range scan of at most a day each). Distinct counts come from the stored "previous
+[A, B) and the whole UTC hours around them, read from the daily and hourly rollups, and at most
+two remnants of less than an hour (zones at :30 and :45), read from the raw rows by index.
+Distinct counts come from the stored "previous
 row of the same key" facts (the recipient's previous credential; the credential's previous
 event):
 
     distinct keys in [a, b) = rows in [a, b) whose previous row is missing or before a
 
-For the whole days that is rows - (rows whose previous one is at or after a), counted as the
-previous ones in the partial day [a, A) (raw, by index on the previous-row time) plus the link
-rows (day, gap) with day - gap >= A: one index range per gap g < B - A, so the work is bounded
-by the range's length, not by the number of rows.
+For the rollup-counted rows that is rows - (rows whose previous one is at or after a), counted
+as the previous ones in the first day's part [a, A) (raw, by index on the previous-row time),
+the day links (day, gap) with day - gap >= A (one index range per gap g < B - A, so the work is
+bounded by the range's length, not by the number of rows) and the hour links of the hours after
+B with gap <= B - A.
 
 Every statement has a fixed shape: the windows travel as one JSON parameter (a table function on
 both backends), so a statement is built and compiled once however many windows a series has.
@@ -54,12 +56,17 @@ from metrics.definitions import ENGAGEMENT_STEPS, EventType
 from metrics.rollups import ORG
 from metrics.schema import (
     credential_days,
+    credential_hour_links,
+    credential_hours,
     credential_links,
     credentials,
     engagement_events,
     event_days,
+    event_hours,
     rollup_state,
     touch_days,
+    touch_hour_links,
+    touch_hours,
     touch_links,
 )
 
@@ -78,41 +85,81 @@ Values = dict[str, int]
 
 @dataclass(frozen=True)
 class Window:
-    """One range [start, end) of instants (None: unbounded), cut at UTC midnights."""
+    """One range [start, end) of instants (None: unbounded), cut into whole UTC days, whole
+    UTC hours around them, and remnants of less than an hour (zones at :30 and :45)."""
 
     k: int
     start: datetime | None
     end: datetime | None
 
     @property
-    def days(self) -> tuple[int, int] | None:
-        """[A, B): the whole UTC days inside the range (None if there is none)."""
-        first = BEFORE if self.start is None else math.ceil(_epoch(self.start) / 86400)
-        last = AFTER if self.end is None else math.floor(_epoch(self.end) / 86400)
+    def grid(self) -> tuple[int, int] | None:
+        """[ha, hb): the whole UTC hours inside the range (None if there is none)."""
+        first = BEFORE * 24 if self.start is None else math.ceil(_epoch(self.start) / 3600)
+        last = AFTER * 24 if self.end is None else math.floor(_epoch(self.end) / 3600)
         return (first, last) if first < last else None
 
     @property
-    def edges(self) -> list[tuple[datetime, datetime]]:
-        """The parts of the range outside its whole days."""
-        days = self.days
+    def days(self) -> tuple[int, int] | None:
+        """[A, B): the whole UTC days inside the range (None if there is none)."""
+        grid = self.grid
+        if grid is None:
+            return None
+        first, last = math.ceil(grid[0] / 24), math.floor(grid[1] / 24)
+        return (first, last) if first < last else None
+
+    @property
+    def hours(self) -> list[tuple[int, int]]:
+        """The whole hours inside the range but outside its whole days."""
+        grid, days = self.grid, self.days
+        if grid is None:
+            return []
         if days is None:
+            return [grid]
+        return [(lo, hi) for lo, hi in ((grid[0], days[0] * 24), (days[1] * 24, grid[1]))
+                if lo < hi]
+
+    @property
+    def remnants(self) -> list[tuple[datetime, datetime]]:
+        """The parts of the range outside its whole hours (read from raw rows)."""
+        grid = self.grid
+        if grid is None:
             assert self.start is not None and self.end is not None
             return [(self.start, self.end)] if self.start < self.end else []
         out = []
-        if self.start is not None and self.start < day_at(days[0]):
-            out.append((self.start, day_at(days[0])))
-        if self.end is not None and day_at(days[1]) < self.end:
-            out.append((day_at(days[1]), self.end))
+        if self.start is not None and self.start < hour_at(grid[0]):
+            out.append((self.start, hour_at(grid[0])))
+        if self.end is not None and hour_at(grid[1]) < self.end:
+            out.append((hour_at(grid[1]), self.end))
         return out
 
     @property
-    def partial(self) -> tuple[datetime, datetime, datetime] | None:
-        """(a, A, B) when the range starts inside a day and has whole days: previous rows in
-        [a, A) of rows in [A, B) are not counted by the links."""
-        days = self.days
-        if days is None or self.start is None or self.start >= day_at(days[0]):
+    def partial(self) -> tuple[datetime, datetime, datetime, datetime] | None:
+        """(a, D, lo, hi): rows in the whole hours [lo, hi) whose previous row is in [a, D),
+        the part of the range's first UTC day after its start (the links count only previous
+        rows on whole days)."""
+        grid = self.grid
+        if grid is None or self.start is None:
             return None
-        return self.start, day_at(days[0]), day_at(days[1]) if self.end else NEVER
+        first_day = day_at(math.ceil(_epoch(self.start) / 86400))
+        if self.start >= first_day:
+            return None
+        return self.start, first_day, hour_at(grid[0]), \
+            hour_at(grid[1]) if self.end is not None else NEVER
+
+    @property
+    def end_links(self) -> tuple[int, int, int] | None:
+        """(hlo, hhi, most): the whole hours after the range's whole days, on day E, whose
+        rows' previous row is on a day >= A (gap <= most = E - A)."""
+        grid = self.grid
+        if grid is None or self.start is None or self.end is None:
+            return None
+        first = math.ceil(grid[0] / 24)
+        days = self.days
+        last = days[1] if days else first
+        if last * 24 >= grid[1]:
+            return None
+        return last * 24, grid[1], last - first
 
 
 def _epoch(instant: datetime) -> float:
@@ -123,17 +170,24 @@ def day_at(day: int) -> datetime:
     return EPOCH + timedelta(days=day)
 
 
+def hour_at(hour: int) -> datetime:
+    return EPOCH + timedelta(hours=hour)
+
+
 # -- windows as a JSON parameter ---------------------------------------------------------------
 
 _FIELDS: dict[str, Any] = {
     "k": Integer(), "lo": DateTime(timezone=True), "hi": DateTime(timezone=True),
-    "a": DateTime(timezone=True), "dlo": Integer(), "dhi": Integer(), "g": Integer()}
+    "a": DateTime(timezone=True), "glo": DateTime(timezone=True),
+    "ghi": DateTime(timezone=True), "dlo": Integer(), "dhi": Integer(), "hlo": Integer(),
+    "hhi": Integer(), "g": Integer()}
 
 
 def _windows(dialect: str, name: str) -> FromClause:
-    """A table (k, lo, hi, a, dlo, dhi, g) from the JSON list in parameter `name`, limited to
-    parameter `name_rows` rows: with the count bound, PostgreSQL plans for that many rows
-    (a table function is otherwise assumed to return 100) and probes indexes per window."""
+    """A table (k, lo, hi, a, glo, ghi, dlo, dhi, hlo, hhi, g) from the JSON list in parameter
+    `name`, limited to parameter `name_rows` rows: with the count bound, PostgreSQL plans for
+    that many rows (a table function is otherwise assumed to return 100) and probes indexes
+    per window."""
     param = bindparam(name, type_=String())
     rows = bindparam(f"{name}_rows", type_=Integer())
     if dialect == "postgresql":
@@ -216,12 +270,14 @@ def _pad(columns: list[Any], width: int) -> list[Any]:
 @dataclass(frozen=True)
 class _Distinct:
     """A distinct count by its previous-row facts: raw rows (`time`, `prev`) of `table`, whose
-    whole days are in `days` (column `count` and `firsts`) and links in `links`."""
+    whole days are in `days` and `links` and whole hours in `hours` and `hour_links`."""
 
     table: Table
     time: str
     days: Table
     links: Table
+    hours: Table
+    hour_links: Table
 
     def prev(self, by_group: bool) -> ColumnElement[datetime]:
         if self.table is credentials:
@@ -234,36 +290,46 @@ class _Distinct:
         return self.table.c.group_id
 
 
-_RECIPIENTS = _Distinct(credentials, "issued_at", credential_days, credential_links)
-_TOUCHED = _Distinct(engagement_events, "occurred_at", touch_days, touch_links)
+_RECIPIENTS = _Distinct(credentials, "issued_at", credential_days, credential_links,
+                        credential_hours, credential_hour_links)
+_TOUCHED = _Distinct(engagement_events, "occurred_at", touch_days, touch_links, touch_hours,
+                     touch_hour_links)
 
 
 def _parts(dialect: str, by_group: bool, distinct: _Distinct, width: int,
-           whole_sums: list[Any], edge_sums: Callable[[Any], list[Any]],
-           from_raw: Callable[[], Any], raw_level: list[ColumnElement[bool]]) -> Executable:
-    """One statement of four parts, rows (part, k, group, values...):
-    'd' whole days (count, firsts, sums), 'e' edges (count, new, sums), 'p' previous rows in a
-    partial first day, 'l' links inside whole days (one index range per window and gap)."""
-    dt, lt = distinct.days, distinct.links
-    time = distinct.table.c[distinct.time]
+           sums: Callable[[Table], list[Any]], edge_sums: list[Any],
+           raw_level: list[ColumnElement[bool]]) -> Executable:
+    """One statement of six parts, rows (part, k, group, values...):
+    'd' whole days and 'h' whole hours (count, firsts, sums), 'e' remnants (count, new, sums);
+    rows whose previous row is at or after the window's start, to subtract from the count:
+    'p' the previous row in the first day's part of the window (raw, by the previous-row
+    index), 'l' links inside whole days (one index range per window and gap), 'q' links into
+    the whole hours after the whole days."""
+    dt, lt, ht, hl = distinct.days, distinct.links, distinct.hours, distinct.hour_links
+    table = distinct.table
+    time = table.c[distinct.time]
     prev, group = distinct.prev(by_group), distinct.group(by_group)
     w = _windows(dialect, "whole")
-    days = (select(literal("d"), w.c.k, dt.c.group_id, *_pad(whole_sums, width))
+    days = (select(literal("d"), w.c.k, dt.c.group_id, *_pad(sums(dt), width))
             .select_from(w.join(dt, and_(dt.c.day >= w.c.dlo, dt.c.day < w.c.dhi,
                                          *_rollup_level(dt, by_group))))
             .group_by(w.c.k, dt.c.group_id))
+    hw = _windows(dialect, "hours")
+    hours = (select(literal("h"), hw.c.k, ht.c.group_id, *_pad(sums(ht), width))
+             .select_from(hw.join(ht, and_(ht.c.hour >= hw.c.hlo, ht.c.hour < hw.c.hhi,
+                                           *_rollup_level(ht, by_group))))
+             .group_by(hw.c.k, ht.c.group_id))
     ed = _windows(dialect, "edges")
     new = or_(prev.is_(None), prev < ed.c.a)
     edges = (select(literal("e"), ed.c.k, group,
-                    *_pad([func.count(), _count(new), *edge_sums(ed)], width))
-             .select_from(ed.join(from_raw(), and_(time >= ed.c.lo, time < ed.c.hi,
-                                                   *raw_level)))
+                    *_pad([func.count(), _count(new), *edge_sums], width))
+             .select_from(ed.join(table, and_(time >= ed.c.lo, time < ed.c.hi, *raw_level)))
              .group_by(ed.c.k, group))
     pw = _windows(dialect, "partial")
     unindexed = func.coalesce(time, time)  # the previous-row index is the narrow one
     partial = (select(literal("p"), pw.c.k, group, *_pad([func.count()], width))
-               .select_from(pw.join(from_raw(), and_(
-                   prev >= pw.c.a, prev < pw.c.lo, unindexed >= pw.c.lo, unindexed < pw.c.hi,
+               .select_from(pw.join(table, and_(
+                   prev >= pw.c.a, prev < pw.c.lo, unindexed >= pw.c.glo, unindexed < pw.c.ghi,
                    *raw_level)))
                .group_by(pw.c.k, group))
     pr = _windows(dialect, "probes")  # one per (window, gap g): days [A + g, B)
@@ -272,29 +338,33 @@ def _parts(dialect: str, by_group: bool, distinct: _Distinct, width: int,
                  *_rollup_level(lt, by_group), lt.c.gap == pr.c.g,
                  lt.c.day >= pr.c.dlo, lt.c.day < pr.c.dhi)))
              .group_by(pr.c.k, lt.c.group_id))
-    return union_all(days, edges, partial, links)
+    qw = _windows(dialect, "endlinks")
+    end_links = (select(literal("q"), qw.c.k, hl.c.group_id,
+                        *_pad([func.sum(hl.c.links)], width))
+                 .select_from(qw.join(hl, and_(
+                     *_rollup_level(hl, by_group), hl.c.hour >= qw.c.hlo,
+                     hl.c.hour < qw.c.hhi, hl.c.gap <= qw.c.g)))
+                 .group_by(qw.c.k, hl.c.group_id))
+    return union_all(days, hours, edges, partial, links, end_links)
 
 
 @cache
 def _cohort_statement(dialect: str, by_group: bool, engagement: bool) -> Executable:
     steps = STEP_KEYS if engagement else ()
-    dt = credential_days.c
-    width = 2 + len(steps)
     return _parts(
-        dialect, by_group, _RECIPIENTS, width,
-        whole_sums=[func.sum(dt.issued), func.sum(dt.firsts), *(func.sum(dt[s]) for s in steps)],
-        edge_sums=lambda _: [_count(c.steps.op("&")(1 << STEP_KEYS.index(s)) != 0)
-                             for s in steps],
-        from_raw=lambda: credentials, raw_level=_raw_level(by_group))
+        dialect, by_group, _RECIPIENTS, 2 + len(steps),
+        sums=lambda t: [func.sum(t.c.issued), func.sum(t.c.firsts),
+                        *(func.sum(t.c[s]) for s in steps)],
+        edge_sums=[_count(c.steps.op("&")(1 << STEP_KEYS.index(s)) != 0) for s in steps],
+        raw_level=_raw_level(by_group))
 
 
 @cache
 def _touched_statement(dialect: str, by_group: bool) -> Executable:
-    td = touch_days.c
     return _parts(
         dialect, by_group, _TOUCHED, 2,
-        whole_sums=[func.sum(td.events), func.sum(td.firsts)], edge_sums=lambda _: [],
-        from_raw=lambda: engagement_events, raw_level=_event_level(by_group))
+        sums=lambda t: [func.sum(t.c.events), func.sum(t.c.firsts)], edge_sums=[],
+        raw_level=_event_level(by_group))
 
 
 def _event_level(by_group: bool) -> list[ColumnElement[bool]]:
@@ -329,21 +399,24 @@ def _distinct(execute: Execute, conn: Connection, statement: Executable, distinc
         **_json_params(
             dialect,
             whole=[{"k": w.k, "dlo": w.days[0], "dhi": w.days[1]} for w in spans if w.days],
+            hours=[{"k": w.k, "hlo": lo, "hhi": hi} for w in windows for lo, hi in w.hours],
             edges=[{"k": w.k, "lo": lo, "hi": hi, "a": w.start}
-                   for w in windows for lo, hi in w.edges],
-            partial=[{"k": w.k, "a": p[0], "lo": p[1], "hi": p[2]}
+                   for w in windows for lo, hi in w.remnants],
+            partial=[{"k": w.k, "a": p[0], "lo": p[1], "glo": p[2], "ghi": p[3]}
                      for w in windows if (p := w.partial)],
-            probes=probes),
+            probes=probes,
+            endlinks=[{"k": w.k, "hlo": q[0], "hhi": q[1], "g": q[2]}
+                      for w in windows if (q := w.end_links)]),
     }
     for part, k, group, first, second, *sums in execute(statement, params):
         into = out.setdefault((k, group), dict.fromkeys(names, 0))
-        if part == "d":
+        if part in ("d", "h"):
             into[names[0]] += first
             into[names[1]] += second if starts[k] is None else first
         elif part == "e":
             into[names[0]] += first
             into[names[1]] += second
-        else:  # 'p' and 'l': rows whose previous row is at or after the window's start
+        else:  # 'p', 'l', 'q': rows whose previous row is at or after the window's start
             into[names[1]] -= first
             continue
         for name, value in zip(names[2:], sums, strict=False):
@@ -375,13 +448,19 @@ def _activity_statement(dialect: str, by_group: bool) -> Executable:
             .select_from(w.join(event_days, and_(ed.day >= w.c.dlo, ed.day < w.c.dhi,
                                                  *_rollup_level(event_days, by_group))))
             .group_by(w.c.k, ed.group_id, ed.event_type))
+    eh = event_hours.c
+    hw = _windows(dialect, "hours")
+    hours = (select(hw.c.k, eh.group_id, eh.event_type, func.sum(eh.events))
+             .select_from(hw.join(event_hours, and_(eh.hour >= hw.c.hlo, eh.hour < hw.c.hhi,
+                                                    *_rollup_level(event_hours, by_group))))
+             .group_by(hw.c.k, eh.group_id, eh.event_type))
     eg = _windows(dialect, "edges")
     group = e.group_id if by_group else literal(ORG, Integer)
     edges = (select(eg.c.k, group, e.event_type, func.count())
              .select_from(eg.join(engagement_events, and_(
                  e.occurred_at >= eg.c.lo, e.occurred_at < eg.c.hi, *_event_level(by_group))))
              .group_by(eg.c.k, group, e.event_type))
-    return union_all(days, edges)
+    return union_all(days, hours, edges)
 
 
 def activity(execute: Execute, conn: Connection, level: Level, windows: Sequence[Window]
@@ -396,7 +475,8 @@ def activity(execute: Execute, conn: Connection, level: Level, windows: Sequence
         **_json_params(
             dialect,
             whole=[{"k": w.k, "dlo": w.days[0], "dhi": w.days[1]} for w in windows if w.days],
-            edges=[{"k": w.k, "lo": lo, "hi": hi} for w in windows for lo, hi in w.edges]),
+            hours=[{"k": w.k, "hlo": lo, "hhi": hi} for w in windows for lo, hi in w.hours],
+            edges=[{"k": w.k, "lo": lo, "hi": hi} for w in windows for lo, hi in w.remnants]),
     }
     for k, group, event_type, n in execute(_activity_statement(dialect, level.by_group),
                                            params):
@@ -452,6 +532,14 @@ def _peer_statement(dialect: str) -> Executable:
             .select_from(w.join(credential_days, and_(cd.day >= w.c.dlo, cd.day < w.c.dhi)))
             .where(cd.group_id == ORG, cd.organization_id != _org())
             .group_by(cd.organization_id))
+    ch = credential_hours.c
+    hw = _windows(dialect, "hours")
+    hours = (select(ch.organization_id, func.sum(ch.issued),
+                    *(func.sum(ch[k]) for k in _PEER_KEYS))
+             .select_from(hw.join(credential_hours, and_(
+                 ch.organization_id.in_(bindparam("peers", expanding=True)),
+                 ch.group_id == ORG, ch.hour >= hw.c.hlo, ch.hour < hw.c.hhi)))
+             .group_by(ch.organization_id))
     eg = _windows(dialect, "edges")
     bits = {step.key: bit for bit, step in enumerate(ENGAGEMENT_STEPS)}
     edges = (select(c.organization_id, func.count(),
@@ -460,7 +548,7 @@ def _peer_statement(dialect: str) -> Executable:
                  c.organization_id.in_(bindparam("peers", expanding=True)),
                  c.issued_at >= eg.c.lo, c.issued_at < eg.c.hi)))
              .group_by(c.organization_id))
-    return union_all(days, edges)
+    return union_all(days, hours, edges)
 
 
 def peer_cohorts(execute: Execute, conn: Connection, exclude_org_id: int,
@@ -475,7 +563,8 @@ def peer_cohorts(execute: Execute, conn: Connection, exclude_org_id: int,
             dialect,
             whole=[{"k": 0, "dlo": window.days[0], "dhi": window.days[1]}] if window.days
             else [],
-            edges=[{"k": 0, "lo": lo, "hi": hi} for lo, hi in window.edges]),
+            hours=[{"k": 0, "hlo": lo, "hhi": hi} for lo, hi in window.hours],
+            edges=[{"k": 0, "lo": lo, "hi": hi} for lo, hi in window.remnants]),
     }
     totals: dict[int, list[int]] = {}
     for org_id, *values in execute(_peer_statement(dialect), params):

@@ -54,19 +54,25 @@ from metrics.schema import (
     Id,
     UTCDateTime,
     credential_days,
+    credential_hour_links,
+    credential_hours,
     credential_links,
     credentials,
     engagement_events,
     event_days,
+    event_hours,
     organizations,
     rollup_state,
     touch_days,
+    touch_hour_links,
+    touch_hours,
     touch_links,
 )
 
 c = credentials.c
 e = engagement_events.c
 ROLLUPS = (credential_days, credential_links, event_days, touch_days, touch_links)
+HOURLY = (credential_hours, credential_hour_links, event_hours, touch_hours, touch_hour_links)
 DAY_SECONDS = 86400
 ORG = 0  # group_id of the rows that hold a whole organization
 
@@ -91,6 +97,27 @@ def _utc_day_sqlite(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
     (arg,) = element.clauses
     # instants are stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC (metrics.schema.UTCDateTime)
     return f"CAST(julianday(substr({compiler.process(arg, **kw)}, 1, 10)) - 2440587.5 AS INTEGER)"
+
+
+class utc_hour(FunctionElement[int]):  # noqa: N801 (a SQL function)
+    """The UTC hour number (utc_day * 24 + hour of the day) of an instant column."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(utc_hour, "postgresql")
+def _utc_hour_pg(element: utc_hour, compiler: SQLCompiler, **kw: Any) -> str:
+    (arg,) = element.clauses
+    return f"CAST(floor(extract(epoch FROM {compiler.process(arg, **kw)}) / 3600) AS INTEGER)"
+
+
+@compiles(utc_hour, "sqlite")
+def _utc_hour_sqlite(element: utc_hour, compiler: SQLCompiler, **kw: Any) -> str:
+    (arg,) = element.clauses
+    text_ = compiler.process(arg, **kw)
+    return (f"(CAST(julianday(substr({text_}, 1, 10)) - 2440587.5 AS INTEGER) * 24 "
+            f"+ CAST(substr({text_}, 12, 2) AS INTEGER))")
 
 
 class day_start(FunctionElement[Any]):  # noqa: N801 (a SQL function)
@@ -336,6 +363,11 @@ class _Marked:
             tc = table.c
             conn.execute(delete(table).where(exists().where(
                 m.organization_id == tc.organization_id, m.day == tc.day)))
+        for table in HOURLY:
+            tc = table.c
+            conn.execute(delete(table).where(exists().where(
+                m.organization_id == tc.organization_id, tc.hour >= m.day * 24,
+                tc.hour < m.day * 24 + 24)))
 
 
 class _Whole:
@@ -353,45 +385,55 @@ class _Whole:
             e.organization_id.in_(self.org_ids))
 
     def clear(self, conn: Connection) -> None:
-        for table in ROLLUPS:
+        for table in (*ROLLUPS, *HOURLY):
             conn.execute(delete(table).where(table.c.organization_id.in_(self.org_ids)))
 
 
 def _recompute_days(conn: Connection, rows: _Marked | _Whole) -> None:
+    """Every rollup row of the days `rows` selects: by day and by hour, for the organization
+    (group 0) and per group."""
     rows.clear(conn)
-    levels = ((literal(ORG), c.org_prev_at), (c.group_id, c.group_prev_at))
+    step_keys = [step.key for step in ENGAGEMENT_STEPS]
     step_sums = [func.sum(case((c.steps.op("&")(1 << bit) != 0, 1), else_=0))
                  for bit in range(len(ENGAGEMENT_STEPS))]
-    for group, prev in levels:
-        day, _ = rows.credentials()
-        _, stmt = rows.credentials(group, day, func.count(),
-                                   func.sum(case((prev.is_(None), 1), else_=0)), *step_sums)
-        conn.execute(insert(credential_days).from_select(
-            ["organization_id", "group_id", "day", "issued", "firsts",
-             *(step.key for step in ENGAGEMENT_STEPS)],
-            stmt.group_by(stmt.selected_columns[0], group, day)))
-        gap = day - utc_day(prev)
-        _, stmt = rows.credentials(group, gap, day, func.count())
-        conn.execute(insert(credential_links).from_select(
-            ["organization_id", "group_id", "gap", "day", "links"],
-            stmt.where(prev.is_not(None)).group_by(stmt.selected_columns[0], group, gap, day)))
+    credential_tables = ((credential_days, credential_links, "day"),
+                         (credential_hours, credential_hour_links, "hour"))
+    for group, prev in ((literal(ORG), c.org_prev_at), (c.group_id, c.group_prev_at)):
+        for counts, links, grain in credential_tables:
+            day, _ = rows.credentials()
+            bucket = day if grain == "day" else utc_hour(c.issued_at)
+            _, stmt = rows.credentials(group, bucket, func.count(),
+                                       func.sum(case((prev.is_(None), 1), else_=0)), *step_sums)
+            conn.execute(insert(counts).from_select(
+                ["organization_id", "group_id", grain, "issued", "firsts", *step_keys],
+                stmt.group_by(stmt.selected_columns[0], group, bucket)))
+            gap = day - utc_day(prev)  # in days, whatever the grain
+            _, stmt = rows.credentials(group, gap, bucket, func.count())
+            conn.execute(insert(links).from_select(
+                ["organization_id", "group_id", "gap", grain, "links"],
+                stmt.where(prev.is_not(None))
+                .group_by(stmt.selected_columns[0], group, gap, bucket)))
+    event_tables = ((event_days, touch_days, touch_links, "day"),
+                    (event_hours, touch_hours, touch_hour_links, "hour"))
     for group in (literal(ORG), e.group_id):  # events carry their credential's group
-        day, _ = rows.events()
-        _, stmt = rows.events(group, day, e.event_type, func.count())
-        conn.execute(insert(event_days).from_select(
-            ["organization_id", "group_id", "day", "event_type", "events"],
-            stmt.group_by(stmt.selected_columns[0], group, day, e.event_type)))
-        _, stmt = rows.events(group, day, func.count(),
-                              func.sum(case((e.prev_at.is_(None), 1), else_=0)))
-        conn.execute(insert(touch_days).from_select(
-            ["organization_id", "group_id", "day", "events", "firsts"],
-            stmt.group_by(stmt.selected_columns[0], group, day)))
-        gap = day - utc_day(e.prev_at)
-        _, stmt = rows.events(group, gap, day, func.count())
-        conn.execute(insert(touch_links).from_select(
-            ["organization_id", "group_id", "gap", "day", "links"],
-            stmt.where(e.prev_at.is_not(None)).group_by(stmt.selected_columns[0], group, gap,
-                                                        day)))
+        for by_type, touches, links, grain in event_tables:
+            day, _ = rows.events()
+            bucket = day if grain == "day" else utc_hour(e.occurred_at)
+            _, stmt = rows.events(group, bucket, e.event_type, func.count())
+            conn.execute(insert(by_type).from_select(
+                ["organization_id", "group_id", grain, "event_type", "events"],
+                stmt.group_by(stmt.selected_columns[0], group, bucket, e.event_type)))
+            _, stmt = rows.events(group, bucket, func.count(),
+                                  func.sum(case((e.prev_at.is_(None), 1), else_=0)))
+            conn.execute(insert(touches).from_select(
+                ["organization_id", "group_id", grain, "events", "firsts"],
+                stmt.group_by(stmt.selected_columns[0], group, bucket)))
+            gap = day - utc_day(e.prev_at)
+            _, stmt = rows.events(group, gap, bucket, func.count())
+            conn.execute(insert(links).from_select(
+                ["organization_id", "group_id", "gap", grain, "links"],
+                stmt.where(e.prev_at.is_not(None))
+                .group_by(stmt.selected_columns[0], group, gap, bucket)))
 
 
 def _recompute_state(conn: Connection, orgs: Any) -> None:

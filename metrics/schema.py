@@ -242,6 +242,70 @@ touch_links = Table(  # events by day and days since their credential's previous
                          postgresql_include=["links"]),
 )
 
+# The same by UTC hour (hour = days since 1970-01-01 * 24 + hour of the day): the partial days
+# at a range's edges (local midnights) read whole hours from these, not raw rows.
+
+credential_hours = Table(
+    "credential_hours",
+    metadata,
+    Column("organization_id", Id, nullable=False),
+    Column("group_id", Id, nullable=False),
+    Column("hour", Integer, nullable=False),
+    Column("issued", Integer, nullable=False),
+    Column("firsts", Integer, nullable=False),
+    *(Column(step.key, Integer, nullable=False) for step in ENGAGEMENT_STEPS),
+    PrimaryKeyConstraint("organization_id", "group_id", "hour", postgresql_include=[
+        "issued", "firsts", *(step.key for step in ENGAGEMENT_STEPS)]),
+)
+
+credential_hour_links = Table(  # gap: in days, from the previous credential's UTC day
+    "credential_hour_links",
+    metadata,
+    Column("organization_id", Id, nullable=False),
+    Column("group_id", Id, nullable=False),
+    Column("hour", Integer, nullable=False),
+    Column("gap", Integer, nullable=False),
+    Column("links", Integer, nullable=False),
+    PrimaryKeyConstraint("organization_id", "group_id", "hour", "gap",
+                         postgresql_include=["links"]),
+)
+
+event_hours = Table(
+    "event_hours",
+    metadata,
+    Column("organization_id", Id, nullable=False),
+    Column("group_id", Id, nullable=False),
+    Column("hour", Integer, nullable=False),
+    Column("event_type", String(40), nullable=False),
+    Column("events", Integer, nullable=False),
+    PrimaryKeyConstraint("organization_id", "group_id", "hour", "event_type",
+                         postgresql_include=["events"]),
+)
+
+touch_hours = Table(
+    "touch_hours",
+    metadata,
+    Column("organization_id", Id, nullable=False),
+    Column("group_id", Id, nullable=False),
+    Column("hour", Integer, nullable=False),
+    Column("events", Integer, nullable=False),
+    Column("firsts", Integer, nullable=False),
+    PrimaryKeyConstraint("organization_id", "group_id", "hour",
+                         postgresql_include=["events", "firsts"]),
+)
+
+touch_hour_links = Table(
+    "touch_hour_links",
+    metadata,
+    Column("organization_id", Id, nullable=False),
+    Column("group_id", Id, nullable=False),
+    Column("hour", Integer, nullable=False),
+    Column("gap", Integer, nullable=False),
+    Column("links", Integer, nullable=False),
+    PrimaryKeyConstraint("organization_id", "group_id", "hour", "gap",
+                         postgresql_include=["links"]),
+)
+
 rollup_state = Table(
     "rollup_state",
     metadata,
