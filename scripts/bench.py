@@ -1,4 +1,6 @@
-"""`make bench`: import throughput vs a plain COPY, and `credstats ask` latency.
+"""`make bench`: import throughput vs a plain COPY, `credstats ask` latency, chart rendering,
+Slack acknowledgement and answer latency, then the scale comparison (scripts/bench_scale.py:
+seeded 1M and 10M databases, reused once seeded; $CREDSTATS_BENCH_SCALES picks the sizes).
 
 Run side by side in one process so the ratio is meaningful on a noisy machine; prints medians.
 PostgreSQL comes from $CREDSTATS_BENCH_POSTGRES_URL (default the local `test` database); each run
@@ -208,6 +210,10 @@ def main() -> None:
         bench_charts(home)
         bench_slack(home)
         bench_import(Path(tmp))
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_scale import bench_scale
+
+    bench_scale(PG_URL)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, text
@@ -216,6 +217,7 @@ def bench_size(admin_url: str, n: int) -> list[tuple[str, float, float, float, f
             rows.append(row)
             print(f"{row[0]:34} {row[1]:10.1f} ms {row[2]:5.1f} ms {row[3]:11.1f} ms "
                   f"{row[4]:5.1f} ms {row[1] / row[3]:9.3f}x  {agree}")
+    bench_slack(engine, org.name)
     engine.dispose()
     return rows
 
@@ -234,6 +236,38 @@ def _agree(result: Any, bi: dict[str, int], case: Case) -> str:
         return "yes" if same else "NO"
     ours = _ours(result, case)
     return "yes" if all(ours[k] == bi.get(k, 0) for k in ours) else f"NO {ours} vs {bi}"
+
+
+def bench_slack(engine: Engine, org_name: str, runs: int = 7) -> None:
+    """Every query type end to end through `credstats serve` (signed /credstats requests over
+    HTTP, the tests' Slack stand-in): acknowledgement, and the command until the answer is
+    posted (charts included, rendered and uploaded in the answer's thread)."""
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from tests.slack_client import Server
+    from tests.slack_standin import SlackStandIn, reset
+
+    url = engine.url.render_as_string(hide_password=False)
+    standin = SlackStandIn().start()
+    server = Server(url, standin.api_url, CREDSTATS_ORG=org_name).start()
+    print(f"\nend to end through `credstats serve` ({runs} sequential /credstats each; "
+          "the answer's chart is rendered and uploaded after the post)")
+    print(f"{'query':34} {'ack p50':>8} {'p95':>7} {'answer p50':>11} {'p95':>8}")
+    try:
+        for case in CASES:
+            acks, ends = [], []
+            for i in range(runs + 1):
+                reset(standin)
+                started = time.perf_counter()
+                _, _, ack = server.command(case.question, response_url=f"{standin.url}/r/{i}")
+                standin.wait_for(lambda s: s.named("chat.postMessage"), timeout=60)
+                if i:  # the first one warms the worker
+                    ends.append(time.perf_counter() - started)
+                    acks.append(ack)
+            print(f"{case.name:34} {pctl(acks, .5) * 1000:5.0f} ms {pctl(acks, .95) * 1000:4.0f} ms"
+                  f" {pctl(ends, .5) * 1000:8.0f} ms {pctl(ends, .95) * 1000:5.0f} ms")
+    finally:
+        server.stop()
+        standin.stop()
 
 
 def bench_scale(admin_url: str) -> None:
