@@ -16,15 +16,19 @@ from datetime import datetime
 from sqlalchemy import (
     Column,
     Connection,
+    Constraint,
     Engine,
     Index,
     MetaData,
+    PrimaryKeyConstraint,
     Table,
+    UniqueConstraint,
     func,
     insert,
     select,
     text,
 )
+from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from metrics import rollups
 from metrics.definitions import EventType
@@ -223,18 +227,29 @@ class _Org:
     offset: int  # its credentials are the seed's rows [offset, offset + size)
 
 
-def _drop_indexes(conn: Connection) -> list[Index]:
-    """The secondary indexes of the big tables (not their primary or unique keys)."""
-    dropped = [ix for table in (credentials, engagement_events) for ix in table.indexes]
-    for ix in dropped:
-        ix.drop(conn)
+def _drop_indexes(conn: Connection) -> list[Index | Constraint]:
+    """Every index of the big tables, their primary and unique keys included: rows written in
+    the facts' order (by recipient, by credential) would land all over each B-tree; built after
+    the load, each index is one sort."""
+    dropped: list[Index | Constraint] = []
+    for table in (credentials, engagement_events):
+        keys = [k for k in table.constraints
+                if isinstance(k, PrimaryKeyConstraint | UniqueConstraint)]
+        for ix in table.indexes:
+            ix.drop(conn)
+        for key in keys:
+            conn.execute(DropConstraint(key))
+        dropped += [*keys, *table.indexes]
     return dropped
 
 
-def _create_indexes(conn: Connection, indexes: list[Index]) -> None:
+def _create_indexes(conn: Connection, dropped: list[Index | Constraint]) -> None:
     conn.execute(text("SET LOCAL max_parallel_maintenance_workers = 2"))
-    for ix in indexes:
-        ix.create(conn)
+    for item in dropped:  # keys first: they are what the indexes' tables are looked up by
+        if isinstance(item, Index):
+            item.create(conn)
+        else:
+            conn.execute(AddConstraint(item))
 
 
 def _issued_epoch(j: str, plan: SeedPlan, end_epoch: int) -> str:

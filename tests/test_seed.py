@@ -59,3 +59,24 @@ def test_seed_command(sqlite_db: Database) -> None:
     done = credstats("seed", "--credentials", "2000", "--orgs", "3", "--db", sqlite_db.url)
     assert done.returncode == 0, done.stderr
     assert "3 organizations" in done.stdout and "2,000 credentials" in done.stdout
+
+
+@pytest.mark.postgres
+def test_a_bulk_load_rebuilds_every_index_and_gives_the_same_data(
+        sqlite_db: Database, pg_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    def indexes() -> list[object]:
+        with pg_db.engine.connect() as conn:
+            return sorted(conn.execute(text(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+                "AND tablename IN ('credentials', 'engagement_events')")).all())
+
+    before = indexes()
+    assert len(before) >= 10
+    monkeypatch.setattr("metrics.seed.BULK_MIN", 1000)  # this small seed takes the bulk path
+    plan = SeedPlan(3000, 4, 3.0, 42)
+    seed(pg_db.engine, plan, NOW)
+    seed(sqlite_db.engine, plan, NOW)
+    assert indexes() == before
+    for question in ("engagement all time", "activity last quarter", "groups this year"):
+        assert figures(sqlite_db, "Seed Org 0001", question) == \
+            figures(pg_db, "Seed Org 0001", question)
