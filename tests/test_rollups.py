@@ -4,6 +4,7 @@ timezone; every write path keeps them equal to a rebuild from scratch."""
 from __future__ import annotations
 
 import csv
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -173,3 +174,26 @@ def test_seed_into_a_database_with_data_keeps_rollups_exact(db: Database) -> Non
     with db.engine.connect() as conn:
         assert len(list_organizations(conn)) == 5
         assert _snapshot(conn) == _rebuilt(db)
+
+
+@pytest.mark.postgres
+def test_concurrent_imports_into_one_organization_keep_rollups_exact(pg_db: Database,
+                                                                      tmp_path: Path) -> None:
+    """Two imports at once recompute overlapping days: they take turns (an advisory lock per
+    organization), both land, and the rollups equal a rebuild."""
+    import_files(pg_db.engine, "Acme", _write(tmp_path / "c0.csv", CRED_HEADER, [
+        ["C0", "CPA", "p0@x.example", "2026-03-01T10:00:00Z"]]), None, now=NOW)
+    batches = []
+    for b in range(2):
+        creds = [[f"B{b}-{i}", ("CPA", "CFA")[i % 2], f"p{i % 5}@x.example",
+                  f"2026-03-{1 + i % 9:02d}T{(i * 7) % 24:02d}:00:00Z"] for i in range(40)]
+        events = [[f"E{b}-{i}", f"B{b}-{i}", "view", f"2026-03-{2 + i % 9:02d}T12:00:00Z",
+                   "owner"] for i in range(40)]
+        batches.append((_write(tmp_path / f"c{b}.csv", CRED_HEADER, creds),
+                        _write(tmp_path / f"e{b}.csv", EVENT_HEADER, events)))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = list(pool.map(lambda files: import_files(pg_db.engine, "Acme", *files, now=NOW),
+                             batches))
+    assert [d.credentials_new for d in done] == [40, 40]
+    with pg_db.engine.connect() as conn:
+        assert _snapshot(conn) == _rebuilt(pg_db)
