@@ -180,11 +180,11 @@ _FIELDS: dict[str, Any] = {
     "k": Integer(), "lo": DateTime(timezone=True), "hi": DateTime(timezone=True),
     "a": DateTime(timezone=True), "glo": DateTime(timezone=True),
     "ghi": DateTime(timezone=True), "dlo": Integer(), "dhi": Integer(), "hlo": Integer(),
-    "hhi": Integer(), "g": Integer()}
+    "hhi": Integer(), "g": Integer(), "grp": Integer()}
 
 
 def _windows(dialect: str, name: str) -> FromClause:
-    """A table (k, lo, hi, a, glo, ghi, dlo, dhi, hlo, hhi, g) from the JSON list in parameter
+    """A table (k, lo, hi, a, glo, ghi, dlo, dhi, hlo, hhi, g, grp) from the JSON list in parameter
     `name`, limited to parameter `name_rows` rows: with the count bound, PostgreSQL plans for
     that many rows (a table function is otherwise assumed to return 100) and probes indexes
     per window."""
@@ -253,10 +253,6 @@ def _raw_level(by_group: bool) -> list[ColumnElement[bool]]:
     if not by_group:
         return [c.organization_id == _org()]
     return [c.organization_id == _org(), c.group_id.in_(bindparam("groups", expanding=True))]
-
-
-def _group(by_group: bool) -> ColumnElement[int]:
-    return c.group_id if by_group else literal(ORG, Integer)
 
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -332,11 +328,14 @@ def _parts(dialect: str, by_group: bool, distinct: _Distinct, width: int,
                    prev >= pw.c.a, prev < pw.c.lo, unindexed >= pw.c.glo, unindexed < pw.c.ghi,
                    *raw_level)))
                .group_by(pw.c.k, group))
-    pr = _windows(dialect, "probes")  # one per (window, gap g): days [A + g, B)
+    # one probe per (window, gap g[, group]): days [A + g, B); per group, so that each probe is
+    # an index range the planner will not trade for a scan of every group's links
+    pr = _windows(dialect, "probes")
+    probe_level = [lt.c.organization_id == _org(),
+                   lt.c.group_id == (pr.c.grp if by_group else ORG)]
     links = (select(literal("l"), pr.c.k, lt.c.group_id, *_pad([func.sum(lt.c.links)], width))
              .select_from(pr.join(lt, and_(
-                 *_rollup_level(lt, by_group), lt.c.gap == pr.c.g,
-                 lt.c.day >= pr.c.dlo, lt.c.day < pr.c.dhi)))
+                 *probe_level, lt.c.gap == pr.c.g, lt.c.day >= pr.c.dlo, lt.c.day < pr.c.dhi)))
              .group_by(pr.c.k, lt.c.group_id))
     qw = _windows(dialect, "endlinks")
     end_links = (select(literal("q"), qw.c.k, hl.c.group_id,
@@ -393,7 +392,8 @@ def _distinct(execute: Execute, conn: Connection, statement: Executable, distinc
         if hi == AFTER:
             hi = min(hi, (last if last is not None else lo) + 1)
         if lo < hi:
-            probes += [{"k": w.k, "g": g, "dlo": lo + g, "dhi": hi} for g in range(hi - lo)]
+            probes += [{"k": w.k, "g": g, "dlo": lo + g, "dhi": hi, "grp": group}
+                       for g in range(hi - lo) for group in level.group_ids or (ORG,)]
     params = {
         **level.params(),
         **_json_params(
