@@ -346,16 +346,18 @@ class _Marked:
 
     def credentials(self, *columns: Any) -> tuple[ColumnElement[int], Select[Any]]:
         m = marked_days.c
+        # the range lets a small write probe the index day by day; the equality on the day
+        # lets a large one hash-join instead of testing every (day, row) pair
         return m.day, select(m.organization_id, *columns).where(
             c.organization_id == m.organization_id, c.issued_at >= m.starts_at,
-            c.issued_at < m.ends_at)
+            c.issued_at < m.ends_at, utc_day(c.issued_at) == m.day)
 
     def events(self, *columns: Any) -> tuple[ColumnElement[int], Select[Any]]:
         m = marked_days.c
         return m.day, select(m.organization_id, *columns).select_from(
             marked_days.join(engagement_events, and_(
                 e.organization_id == m.organization_id, e.occurred_at >= m.starts_at,
-                e.occurred_at < m.ends_at)))
+                e.occurred_at < m.ends_at, utc_day(e.occurred_at) == m.day)))
 
     def clear(self, conn: Connection) -> None:
         m = marked_days.c
@@ -367,7 +369,7 @@ class _Marked:
             tc = table.c
             conn.execute(delete(table).where(exists().where(
                 m.organization_id == tc.organization_id, tc.hour >= m.day * 24,
-                tc.hour < m.day * 24 + 24)))
+                tc.hour < m.day * 24 + 24, tc.hour // 24 == m.day)))
 
 
 class _Whole:
