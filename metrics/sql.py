@@ -156,22 +156,6 @@ def activity_select(
     return _keyed(stmt, key)
 
 
-def touched_select(
-    scope: Scope,
-    start: datetime | None,
-    end: datetime | None,
-    *,
-    key: ColumnElement[int] | None = None,
-) -> AnySelect:
-    """Distinct credentials with at least one event in [start, end) (activity)."""
-    stmt = select(func.count(e.credential_id.distinct()).label("credentials")).where(
-        *_event_filters(scope, start, end))
-    if scope.group_ids or scope.kind is not None:
-        stmt = stmt.join(credentials, c.id == e.credential_id).where(
-            *_credential_filters(scope, None, None))
-    return _keyed(stmt, key)
-
-
 def event_basis_select(
     scope: Scope,
     start: datetime | None,
