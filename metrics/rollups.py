@@ -73,7 +73,6 @@ c = credentials.c
 e = engagement_events.c
 ROLLUPS = (credential_days, credential_links, event_days, touch_days, touch_links)
 HOURLY = (credential_hours, credential_hour_links, event_hours, touch_hours, touch_hour_links)
-DAY_SECONDS = 86400
 ORG = 0  # group_id of the rows that hold a whole organization
 
 
