@@ -10,10 +10,10 @@ Every writer (the importer, the seed generator) follows one protocol:
 
 `apply` first recomputes the per-credential facts of every marked recipient (the steps each
 credential reached; the issue time of the recipient's previous credential in the organization and
-in the group), then recomputes from the raw rows every rollup row of every marked (organization,
-UTC day): `credential_days`, `credential_links` and `event_days`. Recomputing whole days, rather
-than adding deltas, keeps the rollups a pure function of the raw rows, so a test can compare them
-with a rebuild from scratch.
+in the group), then recomputes every rollup row of every marked (organization, UTC day), by hour and
+by day: the raw rows are aggregated by hour once, and every rollup is summed from those hourly
+figures. Recomputing whole days, rather than adding deltas, keeps the rollups a pure function of
+the raw rows, so a test can compare them with a rebuild from scratch.
 
 Days are UTC day numbers; metrics/fast.py reads whole days from the rollups and the partial days
 at a range's edges (local midnight is rarely UTC midnight) from the raw rows.
@@ -31,6 +31,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Select,
+    String,
     Subquery,
     Table,
     and_,
@@ -187,7 +188,36 @@ event_facts = Table(
     Column("group_id", Id, nullable=True),
     prefixes=["TEMPORARY"],
 )
-_TEMP = (dirty_recipients, dirty_days, marked_days, facts, event_facts)
+
+# the hourly figures a recompute reads from the raw rows, before they are summed into rollups
+_credential_hours = Table(  # per group; firsts within the group, org_firsts within the org
+    "rollup_credential_hours", _marks,
+    *(Column(name, Integer, nullable=False) for name in (
+        "organization_id", "group_id", "hour", "issued", "firsts", "org_firsts",
+        *(step.key for step in ENGAGEMENT_STEPS))),
+    prefixes=["TEMPORARY"],
+)
+_credential_links = Table(
+    "rollup_credential_links", _marks,
+    *(Column(name, Integer, nullable=False)
+      for name in ("organization_id", "group_id", "hour", "gap", "links")),
+    prefixes=["TEMPORARY"],
+)
+_event_hours = Table(
+    "rollup_event_hours", _marks,
+    *(Column(name, Integer, nullable=False)
+      for name in ("organization_id", "group_id", "hour", "events", "firsts")),
+    Column("event_type", String(40), nullable=False),
+    prefixes=["TEMPORARY"],
+)
+_touch_links = Table(
+    "rollup_touch_links", _marks,
+    *(Column(name, Integer, nullable=False)
+      for name in ("organization_id", "group_id", "hour", "gap", "links")),
+    prefixes=["TEMPORARY"],
+)
+_HOURLY_TEMP = (_credential_hours, _credential_links, _event_hours, _touch_links)
+_TEMP = (dirty_recipients, dirty_days, marked_days, facts, event_facts, *_HOURLY_TEMP)
 
 
 def _ensure_marks(conn: Connection) -> None:
@@ -242,9 +272,10 @@ def steps_mask(event: Any = e) -> ColumnElement[int]:
     return mask
 
 
-def apply(conn: Connection, *, whole: list[int] | None = None) -> None:
+def apply(conn: Connection, *, whole: list[int] | None = None, indexed: bool = True) -> None:
     """Recompute the facts of marked recipients' credentials and the rollups of marked days
-    (or of every day of the organizations `whole`, whose rollup rows are gone: a rebuild)."""
+    (or of every day of the organizations `whole`, whose rollup rows are gone: a rebuild).
+    `indexed=False`: the rollup tables have no indexes now (a bulk load builds them after)."""
     _ensure_marks(conn)
     for table in (marked_days, facts, event_facts):
         table.drop(conn, checkfirst=True)
@@ -260,7 +291,7 @@ def apply(conn: Connection, *, whole: list[int] | None = None) -> None:
         _recompute_days(conn, _Marked())
         orgs: Any = select(marked_days.c.organization_id).distinct()
     else:
-        _recompute_days(conn, _Whole(whole))
+        _recompute_days(conn, _Whole(whole), ordered=indexed)
         orgs = select(organizations.c.id).where(organizations.c.id.in_(whole))
     _recompute_state(conn, orgs)
     for table in _TEMP:
@@ -390,51 +421,101 @@ class _Whole:
             conn.execute(delete(table).where(table.c.organization_id.in_(self.org_ids)))
 
 
-def _recompute_days(conn: Connection, rows: _Marked | _Whole) -> None:
-    """Every rollup row of the days `rows` selects: by day and by hour, for the organization
-    (group 0) and per group."""
+def _recompute_days(conn: Connection, rows: _Marked | _Whole, *, ordered: bool = True) -> None:
+    """Every rollup row of the days `rows` selects: by hour and by day, for the organization
+    (group 0) and per group.
+
+    The raw rows are read five times (credentials by hour, their links within the group and
+    within the organization; events by hour and type, their links); every other rollup row is
+    summed from those hourly figures: an organization's rows from its groups' (except the
+    credentials' firsts and links, whose previous credential is the organization's), days
+    from hours. `ordered`: insert in the order of each rollup's key (its index grows at its
+    right edge rather than all over; pointless when there is no index yet)."""
     rows.clear(conn)
+    for table in _HOURLY_TEMP:
+        table.drop(conn, checkfirst=True)
+        table.create(conn)
     step_keys = [step.key for step in ENGAGEMENT_STEPS]
     step_sums = [func.sum(case((c.steps.op("&")(1 << bit) != 0, 1), else_=0))
                  for bit in range(len(ENGAGEMENT_STEPS))]
-    credential_tables = ((credential_days, credential_links, "day"),
-                         (credential_hours, credential_hour_links, "hour"))
-    for group, prev in ((literal(ORG), c.org_prev_at), (c.group_id, c.group_prev_at)):
-        for counts, links, grain in credential_tables:
-            day, _ = rows.credentials()
-            bucket = day if grain == "day" else utc_hour(c.issued_at)
-            _, stmt = rows.credentials(group, bucket, func.count(),
-                                       func.sum(case((prev.is_(None), 1), else_=0)), *step_sums)
-            conn.execute(insert(counts).from_select(
-                ["organization_id", "group_id", grain, "issued", "firsts", *step_keys],
-                stmt.group_by(stmt.selected_columns[0], group, bucket)))
-            gap = day - utc_day(prev)  # in days, whatever the grain
-            _, stmt = rows.credentials(group, gap, bucket, func.count())
-            conn.execute(insert(links).from_select(
-                ["organization_id", "group_id", "gap", grain, "links"],
-                stmt.where(prev.is_not(None))
-                .group_by(stmt.selected_columns[0], group, gap, bucket)))
-    event_tables = ((event_days, touch_days, touch_links, "day"),
-                    (event_hours, touch_hours, touch_hour_links, "hour"))
-    for group in (literal(ORG), e.group_id):  # events carry their credential's group
-        for by_type, touches, links, grain in event_tables:
-            day, _ = rows.events()
-            bucket = day if grain == "day" else utc_hour(e.occurred_at)
-            _, stmt = rows.events(group, bucket, e.event_type, func.count())
-            conn.execute(insert(by_type).from_select(
-                ["organization_id", "group_id", grain, "event_type", "events"],
-                stmt.group_by(stmt.selected_columns[0], group, bucket, e.event_type)))
-            _, stmt = rows.events(group, bucket, func.count(),
-                                  func.sum(case((e.prev_at.is_(None), 1), else_=0)))
-            conn.execute(insert(touches).from_select(
-                ["organization_id", "group_id", grain, "events", "firsts"],
-                stmt.group_by(stmt.selected_columns[0], group, bucket)))
-            gap = day - utc_day(e.prev_at)
-            _, stmt = rows.events(group, gap, bucket, func.count())
-            conn.execute(insert(links).from_select(
-                ["organization_id", "group_id", "gap", grain, "links"],
-                stmt.where(e.prev_at.is_not(None))
-                .group_by(stmt.selected_columns[0], group, gap, bucket)))
+
+    hour = utc_hour(c.issued_at)
+    _, stmt = rows.credentials(c.group_id, hour, func.count(), _nulls(c.group_prev_at),
+                               _nulls(c.org_prev_at), *step_sums)
+    ch = _credential_hours.c
+    conn.execute(insert(_credential_hours).from_select(
+        ["organization_id", "group_id", "hour", "issued", "firsts", "org_firsts", *step_keys],
+        stmt.group_by(stmt.selected_columns[0], c.group_id, hour)))
+    conn.execute(insert(_credential_hours).from_select(  # the organization's rows
+        ["organization_id", "group_id", "hour", "issued", "firsts", "org_firsts", *step_keys],
+        select(ch.organization_id, literal(ORG), ch.hour, func.sum(ch.issued),
+               func.sum(ch.org_firsts), literal(0), *(func.sum(ch[k]) for k in step_keys))
+        .group_by(ch.organization_id, ch.hour)))
+    for group, prev in ((c.group_id, c.group_prev_at), (literal(ORG), c.org_prev_at)):
+        day, _ = rows.credentials()
+        gap = day - utc_day(prev)  # in days, whatever the grain
+        _, stmt = rows.credentials(group, hour, gap, func.count())
+        conn.execute(insert(_credential_links).from_select(
+            ["organization_id", "group_id", "hour", "gap", "links"],
+            stmt.where(prev.is_not(None)).group_by(stmt.selected_columns[0], group, hour, gap)))
+
+    hour = utc_hour(e.occurred_at)
+    _, stmt = rows.events(e.group_id, hour, e.event_type, func.count(), _nulls(e.prev_at))
+    conn.execute(insert(_event_hours).from_select(
+        ["organization_id", "group_id", "hour", "event_type", "events", "firsts"],
+        stmt.group_by(stmt.selected_columns[0], e.group_id, hour, e.event_type)))
+    day, _ = rows.events()
+    gap = day - utc_day(e.prev_at)
+    _, stmt = rows.events(e.group_id, hour, gap, func.count())
+    conn.execute(insert(_touch_links).from_select(
+        ["organization_id", "group_id", "hour", "gap", "links"],
+        stmt.where(e.prev_at.is_not(None)).group_by(stmt.selected_columns[0], e.group_id,
+                                                    hour, gap)))
+    # an event's previous event is its credential's, in the same group: the organization's
+    # rows are its groups' sums
+    for table, keys in ((_event_hours, ["event_type"]), (_touch_links, ["gap"])):
+        _sum(conn, table, table, ["hour", *keys], group=literal(ORG))
+
+    for source, target, keys, same_rows in (  # same_rows: the hourly figures as they are
+            (_credential_hours, credential_hours, ["hour"], True),
+            (_credential_hours, credential_days, ["day"], False),
+            (_credential_links, credential_hour_links, ["hour", "gap"], True),
+            (_credential_links, credential_links, ["day", "gap"], False),
+            (_event_hours, event_hours, ["hour", "event_type"], True),
+            (_event_hours, event_days, ["day", "event_type"], False),
+            (_event_hours, touch_hours, ["hour"], False),
+            (_event_hours, touch_days, ["day"], False),
+            (_touch_links, touch_hour_links, ["hour", "gap"], True),
+            (_touch_links, touch_links, ["day", "gap"], False)):
+        _sum(conn, source, target, keys, same_rows=same_rows, ordered=ordered)
+    for table in _HOURLY_TEMP:
+        table.drop(conn)
+
+
+def _nulls(column: ColumnElement[Any]) -> ColumnElement[int]:
+    return func.sum(case((column.is_(None), 1), else_=0))
+
+
+def _sum(conn: Connection, source: Table, target: Table, keys: list[str], *,
+         group: ColumnElement[int] | None = None, same_rows: bool = False,
+         ordered: bool = False) -> None:
+    """Insert into `target` the sums of `source`'s values that `target` has, by organization,
+    group (or all under `group`) and `keys` ("day" sums the hours of a day); `ordered`: in the
+    order of `target`'s key."""
+    s = source.c
+    by: dict[str, ColumnElement[Any]] = {
+        "organization_id": s.organization_id,
+        "group_id": s.group_id if group is None else group,
+        **{k: (s.hour // 24 if k == "day" else s[k]) for k in keys},
+    }
+    values = [col.name for col in target.c if col.name not in by]
+    if same_rows:  # `keys` are all of `source`'s
+        stmt = select(*by.values(), *(s[v] for v in values))
+    else:
+        stmt = select(*by.values(), *(func.sum(s[v]) for v in values)).group_by(*by.values())
+    if ordered:
+        stmt = stmt.order_by(*(by[col.name] for col in target.primary_key.columns))
+    conn.execute(insert(target).from_select([*by, *values], stmt))
 
 
 def _recompute_state(conn: Connection, orgs: Any) -> None:
@@ -446,11 +527,13 @@ def _recompute_state(conn: Connection, orgs: Any) -> None:
         ["organization_id", "last_event_at"], select(o.id, last).where(o.id.in_(orgs))))
 
 
-def rebuild(conn: Connection, organization_ids: Iterable[int], *, facts: bool = True) -> None:
+def rebuild(conn: Connection, organization_ids: Iterable[int], *, facts: bool = True,
+            indexed: bool = True) -> None:
     """Recompute every rollup of the organizations from their raw rows (rows of days that no
     longer hold any credential or event go too), and their credentials' facts unless the
-    writer stored them with `facts_select` (`facts=False`)."""
+    writer stored them with `facts_select` (`facts=False`). `indexed=False`: a bulk load
+    dropped the rollups' indexes and builds them afterwards."""
     org_ids = list(organization_ids)
     if facts:
         mark(conn, recipients=select(c.recipient_id).where(c.organization_id.in_(org_ids)))
-    apply(conn, whole=org_ids)
+    apply(conn, whole=org_ids, indexed=indexed)

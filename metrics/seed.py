@@ -32,7 +32,7 @@ from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from metrics import rollups
 from metrics.definitions import EventType
-from metrics.schema import credentials, engagement_events, groups, organizations
+from metrics.schema import credentials, engagement_events, groups, organizations, recipients
 
 M = 4294967296  # 2^32
 YEARS = 3
@@ -48,7 +48,7 @@ class SeedPlan:
     @property
     def steps(self) -> int:
         """How many times `seed` reports progress."""
-        return self.orgs + 6
+        return self.orgs + 7
 
     def org_sizes(self) -> list[int]:
         """Very different sizes: the first ~20% of all credentials, the rest Zipf-like."""
@@ -134,12 +134,14 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
         if conn.dialect.name == "postgresql":
             conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
             conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
-            conn.execute(text("SET LOCAL work_mem = '256MB'"))
+            conn.execute(text("SET LOCAL work_mem = '1GB'"))
         first_org = len(conn.execute(select(organizations.c.id)).all())
         sizes = plan.org_sizes()
         progress("organizations and groups")
         base = int(conn.execute(select(func.coalesce(func.max(credentials.c.id), 0))
                                 ).scalar_one()) + 1
+        people = int(conn.execute(select(func.coalesce(func.max(recipients.c.id), 0))
+                                  ).scalar_one()) + 1
         org_rows: list[_Org] = []
         offset = 0
         for index, size in enumerate(sizes):
@@ -152,11 +154,12 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
                  "code": f"P{g + 1:02d}"} for g in range(n_groups)])
             gmin = conn.execute(select(func.min(groups.c.id)).where(
                 groups.c.organization_id == org_id)).scalar_one()
-            org_rows.append(_Org(org_id, size, gmin, n_groups, offset))
+            org_rows.append(_Org(org_id, size, gmin, n_groups, offset, people))
             offset += size
+            people += _people(size)
             counts["organizations"] += 1
             counts["groups"] += n_groups
-        dropped = _drop_indexes(conn) if bulk else []
+        dropped = _drop_indexes(conn, (recipients, credentials, engagement_events)) if bulk else []
         _staged.create(conn)
         _staged_events.create(conn)
         for org in org_rows:
@@ -179,19 +182,21 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
             [col.name for col in with_facts.selected_columns], with_facts))
         _staged.drop(conn)
         _staged_events.drop(conn)
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT setval(pg_get_serial_sequence('engagement_events', 'id'), "
-                              "(SELECT max(id) FROM engagement_events))"))
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT setval(pg_get_serial_sequence('credentials', 'id'), "
-                              "(SELECT max(id) FROM credentials))"))
+        if conn.dialect.name == "postgresql":  # rows were written with explicit ids
+            for table in ("recipients", "credentials", "engagement_events"):
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                  f"(SELECT max(id) FROM {table}))"))
         progress("indexes")
-        if dropped:
-            _create_indexes(conn, dropped)
+        _create_indexes(conn, dropped)
         _analyze(conn, "credentials")
         _analyze(conn, "engagement_events")
         progress("pre-aggregates")
-        rollups.rebuild(conn, [org.id for org in org_rows], facts=False)
+        # their indexes too are built after the load (the hourly ones are nearly as many rows
+        # as the events)
+        dropped = _drop_indexes(conn, (*rollups.ROLLUPS, *rollups.HOURLY)) if bulk else []
+        rollups.rebuild(conn, [org.id for org in org_rows], facts=False, indexed=not bulk)
+        progress("indexes of the pre-aggregates")
+        _create_indexes(conn, dropped)
     return counts
 
 
@@ -225,14 +230,20 @@ class _Org:
     gmin: int
     n_groups: int
     offset: int  # its credentials are the seed's rows [offset, offset + size)
+    rmin: int  # its recipients' ids are [rmin, rmin + _people(size))
 
 
-def _drop_indexes(conn: Connection) -> list[Index | Constraint]:
-    """Every index of the big tables, their primary and unique keys included: rows written in
-    the facts' order (by recipient, by credential) would land all over each B-tree; built after
+def _people(size: int) -> int:
+    """How many recipients an organization of `size` credentials has: ~1.4 credentials each."""
+    return max(1, int(size * 0.7))
+
+
+def _drop_indexes(conn: Connection, tables: tuple[Table, ...]) -> list[Index | Constraint]:
+    """Every index of the tables, their primary and unique keys included: rows written in the
+    facts' order (by recipient, by credential) would land all over each B-tree; built after
     the load, each index is one sort."""
     dropped: list[Index | Constraint] = []
-    for table in (credentials, engagement_events):
+    for table in tables:
         keys = [k for k in table.constraints
                 if isinstance(k, PrimaryKeyConstraint | UniqueConstraint)]
         for ix in table.indexes:
@@ -244,6 +255,8 @@ def _drop_indexes(conn: Connection) -> list[Index | Constraint]:
 
 
 def _create_indexes(conn: Connection, dropped: list[Index | Constraint]) -> None:
+    if not dropped:
+        return
     conn.execute(text("SET LOCAL max_parallel_maintenance_workers = 2"))
     for item in dropped:  # keys first: they are what the indexes' tables are looked up by
         if isinstance(item, Index):
@@ -259,19 +272,18 @@ def _issued_epoch(j: str, plan: SeedPlan, end_epoch: int) -> str:
 
 def _credentials(conn: Connection, plan: SeedPlan, org: _Org, base: int, end_epoch: int) -> int:
     """The organization's recipients and credentials; returns how many recipients."""
-    people = max(1, int(org.size * 0.7))  # repeat recipients: ~1.4 credentials each
+    people = _people(org.size)
     conn.execute(text(
-        f"{_counter(conn, people)} INSERT INTO recipients (organization_id, email, name) "
-        f"SELECT {org.id}, 'person' || i || '@org{org.id}.example', 'Person ' || i FROM n"))
-    rmin = conn.execute(text(
-        f"SELECT min(id) FROM recipients WHERE organization_id = {org.id}")).scalar_one()
+        f"{_counter(conn, people)} INSERT INTO recipients (id, organization_id, email, name) "
+        f"SELECT {org.rmin} + i - 1, {org.id}, 'person' || i || '@org{org.id}.example', "
+        "'Person ' || i FROM n"))
     j = f"(i - 1 + {org.offset})"  # the row's number in the whole seed
     conn.execute(text(
         f"{_counter(conn, org.size)} INSERT INTO {_staged.name} (id, organization_id, "
         "external_id, group_id, recipient_id, issued_at, expires_at, kind) "
         f"SELECT {base} + {j}, {org.id}, 'S{org.id}-' || {_padded(conn, 'i')}, "
         f"{org.gmin} + ({_draw_square('i', 2, plan.seed)} * {org.n_groups} / {M}), "
-        f"{rmin} + {_pick('i', 3, plan.seed, people)}, "
+        f"{org.rmin} + {_pick('i', 3, plan.seed, people)}, "
         f"{_instant(conn, _issued_epoch(j, plan, end_epoch))}, NULL, "
         f"CASE WHEN {_below('i', 4, plan.seed, 0.3)} THEN 'badge' ELSE 'certificate' END "
         "FROM n"))
