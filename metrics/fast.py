@@ -200,6 +200,34 @@ def _windows(dialect: str, name: str) -> FromClause:
                   ).limit(rows).subquery(name)
 
 
+def _probes(dialect: str) -> FromClause:
+    """The probes table (k, g, dlo, dhi, grp): one row per gap g in [0, dhi - dlo) of each
+    span (k, dlo, dhi, grp) in parameter `probes`, with dlo moved to dlo + g. PostgreSQL
+    expands the spans itself (a by-group quarter is thousands of probes: sending them as JSON
+    cost more than probing); SQLite gets them expanded (`_probe_rows`)."""
+    if dialect != "postgresql":
+        return _windows(dialect, "probes")
+    spans = (func.json_to_recordset(cast(bindparam("probes", type_=String()), postgresql.JSON))
+             .table_valued(*(column(n, Integer()) for n in ("k", "dlo", "dhi", "grp")))
+             .render_derived(name="spans_json", with_types=True))
+    gaps = (func.generate_series(0, spans.c.dhi - spans.c.dlo - 1)
+            .table_valued(column("g", Integer())).render_derived(name="gaps").lateral())
+    return (select(spans.c.k, gaps.c.g, (spans.c.dlo + gaps.c.g).label("dlo"), spans.c.dhi,
+                   spans.c.grp)
+            .select_from(spans.join(gaps, literal(True)))
+            .limit(bindparam("probes_rows", type_=Integer())).subquery("probes"))
+
+
+def _probe_rows(dialect: str, spans: list[dict[str, int]]) -> dict[str, Any]:
+    """The parameters of `_probes` for spans (k, dlo, dhi, grp)."""
+    count = sum(span["dhi"] - span["dlo"] for span in spans)
+    if dialect == "postgresql":
+        return {"probes": json.dumps(spans), "probes_rows": count}
+    return _json_params(dialect, probes=[
+        {**span, "g": g, "dlo": span["dlo"] + g} for span in spans
+        for g in range(span["dhi"] - span["dlo"])])
+
+
 def _instant_json(dialect: str, instant: datetime | None) -> str | None:
     if instant is None:
         return None
@@ -330,7 +358,7 @@ def _parts(dialect: str, by_group: bool, distinct: _Distinct, width: int,
                .group_by(pw.c.k, group))
     # one probe per (window, gap g[, group]): days [A + g, B); per group, so that each probe is
     # an index range the planner will not trade for a scan of every group's links
-    pr = _windows(dialect, "probes")
+    pr = _probes(dialect)
     probe_level = [lt.c.organization_id == _org(),
                    lt.c.group_id == (pr.c.grp if by_group else ORG)]
     links = (select(literal("l"), pr.c.k, lt.c.group_id, *_pad([func.sum(lt.c.links)], width))
@@ -384,7 +412,7 @@ def _distinct(execute: Execute, conn: Connection, statement: Executable, distinc
     spans = [w for w in windows if w.days]
     if any(w.days and w.days[1] == AFTER and w.start for w in spans):
         last = _last_day(execute, distinct, level)  # an open end: up to the last day with rows
-    probes = []
+    probes: list[dict[str, int]] = []
     for w in spans:
         if w.start is None or w.days is None:
             continue  # from the beginning: the firsts count, no links
@@ -392,10 +420,11 @@ def _distinct(execute: Execute, conn: Connection, statement: Executable, distinc
         if hi == AFTER:
             hi = min(hi, (last if last is not None else lo) + 1)
         if lo < hi:
-            probes += [{"k": w.k, "g": g, "dlo": lo + g, "dhi": hi, "grp": group}
-                       for g in range(hi - lo) for group in level.group_ids or (ORG,)]
+            probes += [{"k": w.k, "dlo": lo, "dhi": hi, "grp": group}
+                       for group in level.group_ids or (ORG,)]
     params = {
         **level.params(),
+        **_probe_rows(dialect, probes),
         **_json_params(
             dialect,
             whole=[{"k": w.k, "dlo": w.days[0], "dhi": w.days[1]} for w in spans if w.days],
@@ -404,7 +433,6 @@ def _distinct(execute: Execute, conn: Connection, statement: Executable, distinc
                    for w in windows for lo, hi in w.remnants],
             partial=[{"k": w.k, "a": p[0], "lo": p[1], "glo": p[2], "ghi": p[3]}
                      for w in windows if (p := w.partial)],
-            probes=probes,
             endlinks=[{"k": w.k, "hlo": q[0], "hhi": q[1], "g": q[2]}
                       for w in windows if (q := w.end_links)]),
     }
