@@ -485,6 +485,45 @@ def seed_cmd(n_credentials: int, orgs: int, events_per_credential: float, seed_v
                + f" in {time.monotonic() - started:.1f} s")
 
 
+@cli.command("platform")
+@click.argument("text", nargs=-1)
+@db_option
+@tz_option
+@now_option
+@click.option("--json", "as_json", is_flag=True, help="print the figures as JSON")
+@user_errors
+def platform_cmd(text: tuple[str, ...], db: str | None, tz: str | None, now: str | None,
+                 as_json: bool) -> None:
+    """Every organization at once (for whoever runs the deployment): credentials issued in a
+    range, unique recipients and engagement, per organization and in all, e.g.
+    credstats platform last quarter."""
+    from bot.render_platform import render_platform, render_platform_json
+    from metrics.parse import parse
+    from metrics.platform import platform
+
+    zone_name = default_tz(tz)
+    clock = parse_now(now, zone_name)
+    phrase = " ".join(text) or "last 30 days"
+    examples = ["credstats platform last quarter", "credstats platform 2025",
+                "credstats platform since 2026-01-01"]
+    range_only = UserError(
+        f"“{phrase}”: platform figures take a time range only (groups, kinds and series "
+        "belong to one organization's questions: credstats ask --org NAME …).", examples)
+    if any(word.lower().startswith(("group:", "kind:", "by:", "vs")) for word in text):
+        raise range_only
+    try:
+        query = parse(f"engagement {phrase}", now=clock, tz=zone_name, catalog=[])
+    except UserError as exc:
+        raise UserError(exc.message, examples) from exc
+    if query.groups or query.kind is not None or query.granularity is not None \
+            or query.unparsed:
+        raise range_only
+    engine = open_database(db, clock)
+    with engine.connect() as conn:
+        result = platform(conn, query.time_range, clock)
+    click.echo(render_platform_json(result) if as_json else render_platform(result))
+
+
 @cli.group()
 def digest() -> None:
     """Scheduled digests (managed in Slack with /credstats digest …)."""

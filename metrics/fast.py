@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any, NamedTuple, TypeAlias
+from typing import Any, Literal, NamedTuple, TypeAlias
 
 from sqlalchemy import (
     ColumnElement,
@@ -247,40 +247,78 @@ def _json_params(dialect: str, **tables: list[dict[str, Any]]) -> dict[str, Any]
 
 
 class Level:
-    """Which rows a figure reads: the organization's (group_id 0; the recipient's previous
-    credential in the organization) or some groups' (previous credential in the group)."""
+    """Which rows a figure reads, and what its figures are keyed by: the organization's
+    (group_id 0; the recipient's previous credential in the organization; key 0), some
+    groups' (previous credential in the group; key: the group's id) or, across a platform,
+    several organizations' (each as a whole; key: the organization's id)."""
 
-    def __init__(self, org_id: int, group_ids: tuple[int, ...] | None) -> None:
+    def __init__(self, org_id: int, group_ids: tuple[int, ...] | None, *,
+                 org_ids: tuple[int, ...] | None = None) -> None:
         self.org_id = org_id
         self.group_ids = group_ids
+        self.org_ids = org_ids
 
     @property
-    def by_group(self) -> bool:
-        return self.group_ids is not None
+    def mode(self) -> Mode:
+        if self.org_ids is not None:
+            return "orgs"
+        return "org" if self.group_ids is None else "groups"
+
+    @property
+    def members(self) -> tuple[int, ...]:
+        """The keys of its figures."""
+        if self.org_ids is not None:
+            return self.org_ids
+        return self.group_ids if self.group_ids is not None else (ORG,)
 
     def params(self) -> dict[str, Any]:
-        return {"org": self.org_id, "groups": list(self.group_ids or ())}
+        return {"org": self.org_id, "groups": list(self.group_ids or ()),
+                "orgs": list(self.org_ids or ())}
 
     def keys(self, windows: Sequence[Window]) -> list[tuple[int, int]]:
-        """Every (window, group) a figure has, whether or not any row counts for it."""
-        return [(w.k, g) for w in windows for g in (self.group_ids or (ORG,))]
+        """Every (window, key) a figure has, whether or not any row counts for it."""
+        return [(w.k, m) for w in windows for m in self.members]
+
+
+Mode: TypeAlias = Literal["org", "groups", "orgs"]
 
 
 def _org() -> Any:
     return bindparam("org", type_=Integer())
 
 
-def _rollup_level(table: Table, by_group: bool) -> list[ColumnElement[bool]]:
-    if not by_group:
+def _orgs() -> Any:
+    return bindparam("orgs", expanding=True)
+
+
+def _groups() -> Any:
+    return bindparam("groups", expanding=True)
+
+
+def _rollup_level(table: Table, mode: Mode) -> list[ColumnElement[bool]]:
+    if mode == "orgs":
+        return [table.c.organization_id.in_(_orgs()), table.c.group_id == ORG]
+    if mode == "org":
         return [table.c.organization_id == _org(), table.c.group_id == ORG]
-    return [table.c.organization_id == _org(),
-            table.c.group_id.in_(bindparam("groups", expanding=True))]
+    return [table.c.organization_id == _org(), table.c.group_id.in_(_groups())]
 
 
-def _raw_level(by_group: bool) -> list[ColumnElement[bool]]:
-    if not by_group:
-        return [c.organization_id == _org()]
-    return [c.organization_id == _org(), c.group_id.in_(bindparam("groups", expanding=True))]
+def _key(table: Table, mode: Mode) -> ColumnElement[int]:
+    """What a figure of `table`'s rows is keyed by (see `Level`); `table` is a rollup or a
+    raw table."""
+    if mode == "orgs":
+        return table.c.organization_id
+    if mode == "org" and table in (credentials, engagement_events):
+        return literal(ORG, Integer)  # raw rows of the organization
+    return table.c.group_id
+
+
+def _raw_level(mode: Mode, table: Table = credentials) -> list[ColumnElement[bool]]:
+    if mode == "orgs":
+        return [table.c.organization_id.in_(_orgs())]
+    if mode == "org":
+        return [table.c.organization_id == _org()]
+    return [table.c.organization_id == _org(), table.c.group_id.in_(_groups())]
 
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -303,15 +341,10 @@ class _Distinct:
     hours: Table
     hour_links: Table
 
-    def prev(self, by_group: bool) -> ColumnElement[datetime]:
+    def prev(self, mode: Mode) -> ColumnElement[datetime]:
         if self.table is credentials:
-            return c.group_prev_at if by_group else c.org_prev_at
+            return c.group_prev_at if mode == "groups" else c.org_prev_at
         return e.prev_at
-
-    def group(self, by_group: bool) -> ColumnElement[int]:
-        if not by_group:
-            return literal(ORG, Integer)
-        return self.table.c.group_id
 
 
 _RECIPIENTS = _Distinct(credentials, "issued_at", credential_days, credential_links,
@@ -320,7 +353,7 @@ _TOUCHED = _Distinct(engagement_events, "occurred_at", touch_days, touch_links, 
                      touch_hour_links)
 
 
-def _parts(dialect: str, by_group: bool, distinct: _Distinct, width: int,
+def _parts(dialect: str, mode: Mode, distinct: _Distinct, width: int,
            sums: Callable[[Table], list[Any]], edge_sums: list[Any],
            raw_level: list[ColumnElement[bool]]) -> Executable:
     """One statement of six parts, rows (part, k, group, values...):
@@ -332,17 +365,17 @@ def _parts(dialect: str, by_group: bool, distinct: _Distinct, width: int,
     dt, lt, ht, hl = distinct.days, distinct.links, distinct.hours, distinct.hour_links
     table = distinct.table
     time = table.c[distinct.time]
-    prev, group = distinct.prev(by_group), distinct.group(by_group)
+    prev, group = distinct.prev(mode), _key(table, mode)
     w = _windows(dialect, "whole")
-    days = (select(literal("d"), w.c.k, dt.c.group_id, *_pad(sums(dt), width))
+    days = (select(literal("d"), w.c.k, _key(dt, mode), *_pad(sums(dt), width))
             .select_from(w.join(dt, and_(dt.c.day >= w.c.dlo, dt.c.day < w.c.dhi,
-                                         *_rollup_level(dt, by_group))))
-            .group_by(w.c.k, dt.c.group_id))
+                                         *_rollup_level(dt, mode))))
+            .group_by(w.c.k, _key(dt, mode)))
     hw = _windows(dialect, "hours")
-    hours = (select(literal("h"), hw.c.k, ht.c.group_id, *_pad(sums(ht), width))
+    hours = (select(literal("h"), hw.c.k, _key(ht, mode), *_pad(sums(ht), width))
              .select_from(hw.join(ht, and_(ht.c.hour >= hw.c.hlo, ht.c.hour < hw.c.hhi,
-                                           *_rollup_level(ht, by_group))))
-             .group_by(hw.c.k, ht.c.group_id))
+                                           *_rollup_level(ht, mode))))
+             .group_by(hw.c.k, _key(ht, mode)))
     ed = _windows(dialect, "edges")
     new = or_(prev.is_(None), prev < ed.c.a)
     edges = (select(literal("e"), ed.c.k, group,
@@ -359,46 +392,44 @@ def _parts(dialect: str, by_group: bool, distinct: _Distinct, width: int,
     # one probe per (window, gap g[, group]): days [A + g, B); per group, so that each probe is
     # an index range the planner will not trade for a scan of every group's links
     pr = _probes(dialect)
-    probe_level = [lt.c.organization_id == _org(),
-                   lt.c.group_id == (pr.c.grp if by_group else ORG)]
-    links = (select(literal("l"), pr.c.k, lt.c.group_id, *_pad([func.sum(lt.c.links)], width))
+    # (grp: the probe's group, or its organization across a platform)
+    probe_level = {
+        "org": [lt.c.organization_id == _org(), lt.c.group_id == ORG],
+        "groups": [lt.c.organization_id == _org(), lt.c.group_id == pr.c.grp],
+        "orgs": [lt.c.organization_id == pr.c.grp, lt.c.group_id == ORG],
+    }[mode]
+    links = (select(literal("l"), pr.c.k, _key(lt, mode), *_pad([func.sum(lt.c.links)], width))
              .select_from(pr.join(lt, and_(
                  *probe_level, lt.c.gap == pr.c.g, lt.c.day >= pr.c.dlo, lt.c.day < pr.c.dhi)))
-             .group_by(pr.c.k, lt.c.group_id))
+             .group_by(pr.c.k, _key(lt, mode)))
     qw = _windows(dialect, "endlinks")
-    end_links = (select(literal("q"), qw.c.k, hl.c.group_id,
+    end_links = (select(literal("q"), qw.c.k, _key(hl, mode),
                         *_pad([func.sum(hl.c.links)], width))
                  .select_from(qw.join(hl, and_(
-                     *_rollup_level(hl, by_group), hl.c.hour >= qw.c.hlo,
+                     *_rollup_level(hl, mode), hl.c.hour >= qw.c.hlo,
                      hl.c.hour < qw.c.hhi, hl.c.gap <= qw.c.g)))
-                 .group_by(qw.c.k, hl.c.group_id))
+                 .group_by(qw.c.k, _key(hl, mode)))
     return union_all(days, hours, edges, partial, links, end_links)
 
 
 @cache
-def _cohort_statement(dialect: str, by_group: bool, engagement: bool) -> Executable:
+def _cohort_statement(dialect: str, mode: Mode, engagement: bool) -> Executable:
     steps = STEP_KEYS if engagement else ()
     return _parts(
-        dialect, by_group, _RECIPIENTS, 2 + len(steps),
+        dialect, mode, _RECIPIENTS, 2 + len(steps),
         sums=lambda t: [func.sum(t.c.issued), func.sum(t.c.firsts),
                         *(func.sum(t.c[s]) for s in steps)],
         edge_sums=[_count(c.steps.op("&")(1 << STEP_KEYS.index(s)) != 0) for s in steps],
-        raw_level=_raw_level(by_group))
+        raw_level=_raw_level(mode))
 
 
 @cache
-def _touched_statement(dialect: str, by_group: bool) -> Executable:
+def _touched_statement(dialect: str, mode: Mode) -> Executable:
+    # events carry their credential's group (metrics/rollups.py keeps it)
     return _parts(
-        dialect, by_group, _TOUCHED, 2,
+        dialect, mode, _TOUCHED, 2,
         sums=lambda t: [func.sum(t.c.events), func.sum(t.c.firsts)], edge_sums=[],
-        raw_level=_event_level(by_group))
-
-
-def _event_level(by_group: bool) -> list[ColumnElement[bool]]:
-    level = [e.organization_id == _org()]
-    if by_group:  # events carry their credential's group (metrics/rollups.py keeps it)
-        level.append(e.group_id.in_(bindparam("groups", expanding=True)))
-    return level
+        raw_level=_raw_level(mode, engagement_events))
 
 
 def _distinct(execute: Execute, conn: Connection, statement: Executable, distinct: _Distinct,
@@ -420,8 +451,8 @@ def _distinct(execute: Execute, conn: Connection, statement: Executable, distinc
         if hi == AFTER:
             hi = min(hi, (last if last is not None else lo) + 1)
         if lo < hi:
-            probes += [{"k": w.k, "dlo": lo, "dhi": hi, "grp": group}
-                       for group in level.group_ids or (ORG,)]
+            probes += [{"k": w.k, "dlo": lo, "dhi": hi, "grp": member}
+                       for member in level.members]
     params = {
         **level.params(),
         **_probe_rows(dialect, probes),
@@ -454,7 +485,7 @@ def _distinct(execute: Execute, conn: Connection, statement: Executable, distinc
 
 def _last_day(execute: Execute, distinct: _Distinct, level: Level) -> int | None:
     dt = distinct.days
-    stmt = select(func.max(dt.c.day)).where(*_rollup_level(dt, level.by_group))
+    stmt = select(func.max(dt.c.day)).where(*_rollup_level(dt, level.mode))
     value: int | None = execute(stmt, level.params())[0][0]
     return value
 
@@ -464,29 +495,30 @@ def cohort(execute: Execute, conn: Connection, level: Level, windows: Sequence[W
     """issued, recipients and (optionally) the engagement steps of the credentials issued in
     each window, per (window k, group id; 0 for the organization)."""
     names = ("issued", "recipients", *(STEP_KEYS if engagement else ()))
-    statement = _cohort_statement(conn.dialect.name, level.by_group, engagement)
+    statement = _cohort_statement(conn.dialect.name, level.mode, engagement)
     return _distinct(execute, conn, statement, _RECIPIENTS, level, windows, names)
 
 
 @cache
-def _activity_statement(dialect: str, by_group: bool) -> Executable:
+def _activity_statement(dialect: str, mode: Mode) -> Executable:
     ed = event_days.c
     w = _windows(dialect, "whole")
-    days = (select(w.c.k, ed.group_id, ed.event_type, func.sum(ed.events))
+    days = (select(w.c.k, _key(event_days, mode), ed.event_type, func.sum(ed.events))
             .select_from(w.join(event_days, and_(ed.day >= w.c.dlo, ed.day < w.c.dhi,
-                                                 *_rollup_level(event_days, by_group))))
-            .group_by(w.c.k, ed.group_id, ed.event_type))
+                                                 *_rollup_level(event_days, mode))))
+            .group_by(w.c.k, _key(event_days, mode), ed.event_type))
     eh = event_hours.c
     hw = _windows(dialect, "hours")
-    hours = (select(hw.c.k, eh.group_id, eh.event_type, func.sum(eh.events))
+    hours = (select(hw.c.k, _key(event_hours, mode), eh.event_type, func.sum(eh.events))
              .select_from(hw.join(event_hours, and_(eh.hour >= hw.c.hlo, eh.hour < hw.c.hhi,
-                                                    *_rollup_level(event_hours, by_group))))
-             .group_by(hw.c.k, eh.group_id, eh.event_type))
+                                                    *_rollup_level(event_hours, mode))))
+             .group_by(hw.c.k, _key(event_hours, mode), eh.event_type))
     eg = _windows(dialect, "edges")
-    group = e.group_id if by_group else literal(ORG, Integer)
+    group = _key(engagement_events, mode)
     edges = (select(eg.c.k, group, e.event_type, func.count())
              .select_from(eg.join(engagement_events, and_(
-                 e.occurred_at >= eg.c.lo, e.occurred_at < eg.c.hi, *_event_level(by_group))))
+                 e.occurred_at >= eg.c.lo, e.occurred_at < eg.c.hi,
+                 *_raw_level(mode, engagement_events))))
              .group_by(eg.c.k, group, e.event_type))
     return union_all(days, hours, edges)
 
@@ -506,12 +538,12 @@ def activity(execute: Execute, conn: Connection, level: Level, windows: Sequence
             hours=[{"k": w.k, "hlo": lo, "hhi": hi} for w in windows for lo, hi in w.hours],
             edges=[{"k": w.k, "lo": lo, "hi": hi} for w in windows for lo, hi in w.remnants]),
     }
-    for k, group, event_type, n in execute(_activity_statement(dialect, level.by_group),
+    for k, group, event_type, n in execute(_activity_statement(dialect, level.mode),
                                            params):
         into = out.setdefault((k, group), {t.value: 0 for t in EventType} | {"events": 0})
         into[event_type] += int(n)
         into["events"] += int(n)
-    touched = _distinct(execute, conn, _touched_statement(dialect, level.by_group), _TOUCHED,
+    touched = _distinct(execute, conn, _touched_statement(dialect, level.mode), _TOUCHED,
                         level, windows, ("touched_events", "credentials"))
     for key, values in touched.items():
         out.setdefault(key, {t.value: 0 for t in EventType} | {"events": 0})["credentials"] = \
