@@ -15,8 +15,9 @@ by day: the raw rows are aggregated by hour once, and every rollup is summed fro
 figures. Recomputing whole days, rather than adding deltas, keeps the rollups a pure function of
 the raw rows, so a test can compare them with a rebuild from scratch.
 
-Days are UTC day numbers; metrics/fast.py reads whole days from the rollups and the partial days
-at a range's edges (local midnight is rarely UTC midnight) from the raw rows.
+Days are UTC day numbers and hours UTC hour numbers; metrics/fast.py reads a range's whole days
+from the daily rollups, the whole hours at its edges (local midnight is rarely UTC midnight) from
+the hourly ones, and what is left (zones at :30 and :45) from the raw rows.
 """
 
 from __future__ import annotations
