@@ -17,7 +17,8 @@ LABELS = {key: label_case(words) for key, words in WORDS.items()}
 
 def render_platform(result: PlatformResult) -> str:
     total = result.total
-    lines = [f"Platform · {len(result.organizations)} organizations · "
+    count = len(result.organizations)
+    lines = [f"Platform · {count} organization{'' if count == 1 else 's'} · "
              f"{range_words(result.time_range)}", ""]
     issued = total["issued"]
     lines.append(f"Issued: {issued:,} credentials to {total['recipients']:,} unique recipients "
