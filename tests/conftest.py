@@ -11,12 +11,14 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from metrics.db import make_engine, normalize_url, upgrade
+from metrics.seed import SeedPlan, seed
 from tests.slack_standin import SlackStandIn
 
 PG_URL = os.environ.get(
@@ -79,6 +81,17 @@ def _fresh(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iter
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A migrated, empty database on each backend."""
     yield from _fresh(request.param, tmp_path, request)
+
+
+SEEDED_AT = datetime(2026, 11, 29, 15, 7, tzinfo=UTC)  # the "now" of the `synthetic` data
+
+
+@pytest.fixture
+def synthetic(db: Database) -> Database:
+    """`credstats seed`'s data on each backend: 4,000 credentials in 7 organizations of very
+    different sizes, 3 events per credential, generated as of SEEDED_AT."""
+    seed(db.engine, SeedPlan(4000, 7, 3.0, 11), SEEDED_AT)
+    return db
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ answer."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -13,23 +13,16 @@ from metrics.catalog import list_groups, list_organizations
 from metrics.parse import parse
 from metrics.platform import KEYS, platform
 from metrics.run import run
-from metrics.seed import SeedPlan, seed
-from tests.conftest import Database
+from tests.conftest import SEEDED_AT, Database
 from tests.test_cli import credstats
 
-NOW = datetime(2026, 11, 29, 15, 7, tzinfo=UTC)
+NOW = SEEDED_AT
 RANGES = ("last quarter", "all time", "last 30 days", "2025", "yesterday", "this year")
 ZONES = ("UTC", "America/New_York", "Asia/Kathmandu")
 
 
-@pytest.fixture
-def seeded(db: Database) -> Database:
-    seed(db.engine, SeedPlan(4000, 7, 3.0, 11), NOW)
-    return db
-
-
-def test_platform_figures_from_rollups_equal_the_raw_ones(seeded: Database) -> None:
-    with seeded.engine.connect() as conn:
+def test_platform_figures_from_rollups_equal_the_raw_ones(synthetic: Database) -> None:
+    with synthetic.engine.connect() as conn:
         for phrase in RANGES:
             for tz in ZONES:
                 time_range = parse(phrase, now=NOW, tz=tz, catalog=[]).time_range
@@ -44,9 +37,9 @@ def test_platform_figures_from_rollups_equal_the_raw_ones(seeded: Database) -> N
     assert 0 < quarter.total["linkedin_shared"] < quarter.total["issued"]
 
 
-def test_platform_totals_add_up_each_organizations_own_answer(seeded: Database) -> None:
+def test_platform_totals_add_up_each_organizations_own_answer(synthetic: Database) -> None:
     tz = "America/New_York"
-    with seeded.engine.connect() as conn:
+    with synthetic.engine.connect() as conn:
         time_range = parse("last quarter", now=NOW, tz=tz, catalog=[]).time_range
         result = platform(conn, time_range, NOW)
         by_name = {o.name: o.values for o in result.organizations}
@@ -63,9 +56,9 @@ def test_platform_totals_add_up_each_organizations_own_answer(seeded: Database) 
     assert issued == sorted(issued, reverse=True)  # largest first
 
 
-def test_a_moment_before_the_latest_event_reads_raw_rows(seeded: Database) -> None:
+def test_a_moment_before_the_latest_event_reads_raw_rows(synthetic: Database) -> None:
     earlier = NOW - timedelta(days=20)
-    with seeded.engine.connect() as conn:
+    with synthetic.engine.connect() as conn:
         time_range = parse("last quarter", now=earlier, catalog=[]).time_range
         result = platform(conn, time_range, earlier)
         raw = platform(conn, time_range, earlier, rollups=False)
@@ -73,8 +66,8 @@ def test_a_moment_before_the_latest_event_reads_raw_rows(seeded: Database) -> No
     assert result.total == raw.total
 
 
-def test_platform_command(seeded: Database) -> None:
-    done = credstats("platform", "last", "quarter", "--json", "--db", seeded.url,
+def test_platform_command(synthetic: Database) -> None:
+    done = credstats("platform", "last", "quarter", "--json", "--db", synthetic.url,
                      "--now", NOW.isoformat())
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
@@ -84,7 +77,7 @@ def test_platform_command(seeded: Database) -> None:
     assert answer["total"]["issued"] == sum(o["issued"] for o in answer["organizations"])
     assert set(answer["total"]) == set(KEYS)
 
-    text = credstats("platform", "last", "quarter", "--db", seeded.url, "--now", NOW.isoformat())
+    text = credstats("platform", "last", "quarter", "--db", synthetic.url, "--now", NOW.isoformat())
     assert text.returncode == 0, text.stderr
     assert "Platform · 7 organizations · Jul 1 – Sep 30, 2026" in text.stdout
     assert "All organizations" in text.stdout and "Seed Org 0001" in text.stdout
@@ -92,8 +85,8 @@ def test_platform_command(seeded: Database) -> None:
 
 @pytest.mark.parametrize("words", [("group:P01", "last", "quarter"), ("last", "blorp"),
                                    ("this", "year", "by:month")])
-def test_platform_refuses_what_is_not_a_range(seeded: Database, words: tuple[str, ...]) -> None:
-    done = credstats("platform", *words, "--db", seeded.url, "--now", NOW.isoformat())
+def test_platform_refuses_what_is_not_a_range(synthetic: Database, words: tuple[str, ...]) -> None:
+    done = credstats("platform", *words, "--db", synthetic.url, "--now", NOW.isoformat())
     assert done.returncode != 0
     assert "credstats platform last quarter" in done.stderr  # an example to follow
     assert " ".join(words[-2:]).split()[-1] in done.stderr  # says what it did not take

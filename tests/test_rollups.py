@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,9 +18,9 @@ from metrics.parse import parse
 from metrics.run import run
 from metrics.schema import credential_links, credentials, engagement_events, rollup_state
 from metrics.seed import SeedPlan, seed
-from tests.conftest import Database
+from tests.conftest import SEEDED_AT, Database
 
-NOW = datetime(2026, 11, 29, 15, 7, tzinfo=UTC)
+NOW = SEEDED_AT
 
 QUESTIONS = (
     "summary",
@@ -53,14 +53,8 @@ def _answers(conn: Connection, org_name: str, question: str, tz: str, now: datet
     return run(conn, org, query, now), run(conn, org, query, now, rollups=False)
 
 
-@pytest.fixture
-def seeded(db: Database) -> Database:
-    seed(db.engine, SeedPlan(4000, 7, 3.0, 11), NOW)
-    return db
-
-
-def test_answers_from_rollups_equal_the_raw_computation(seeded: Database) -> None:
-    with seeded.engine.connect() as conn:
+def test_answers_from_rollups_equal_the_raw_computation(synthetic: Database) -> None:
+    with synthetic.engine.connect() as conn:
         orgs = [o.name for o in list_organizations(conn)]
         checked = 0
         for org in (orgs[0], orgs[3]):
@@ -75,8 +69,8 @@ def test_answers_from_rollups_equal_the_raw_computation(seeded: Database) -> Non
     assert checked == 2 * len(QUESTIONS) * len(ZONES)
 
 
-def test_the_rollup_path_reads_rollups_and_no_event_probe(seeded: Database) -> None:
-    with seeded.engine.connect() as conn:
+def test_the_rollup_path_reads_rollups_and_no_event_probe(synthetic: Database) -> None:
+    with synthetic.engine.connect() as conn:
         fast, raw = _answers(conn, "Seed Org 0001", "engagement last quarter",
                              "America/New_York", NOW)
     assert any("credential_days" in s for s in fast.sql)  # type: ignore[attr-defined]
@@ -85,9 +79,9 @@ def test_the_rollup_path_reads_rollups_and_no_event_probe(seeded: Database) -> N
     assert not any("credential_days" in s for s in raw.sql)  # type: ignore[attr-defined]
 
 
-def test_a_moment_before_the_latest_event_is_answered_from_raw_rows(seeded: Database) -> None:
+def test_a_moment_before_the_latest_event_is_answered_from_raw_rows(synthetic: Database) -> None:
     earlier = NOW - timedelta(days=20)
-    with seeded.engine.connect() as conn:
+    with synthetic.engine.connect() as conn:
         fast, raw = _answers(conn, "Seed Org 0001", "engagement last quarter", "UTC", earlier)
     assert fast == raw
     assert not any("credential_days" in s for s in fast.sql)  # type: ignore[attr-defined]
