@@ -11,9 +11,10 @@ event):
 
 For the rollup-counted rows that is rows - (rows whose previous one is at or after a), counted
 as the previous ones in the first day's part [a, A) (raw, by index on the previous-row time),
-the day links (day, gap) with day - gap >= A (one index range per gap g < B - A, so the work is
-bounded by the range's length, not by the number of rows) and the hour links of the hours after
-B with gap <= B - A.
+the day links (day, gap) with day - gap >= A and the hour links of the hours after B with
+gap <= B - A. An organization's day links are read by one index range per gap g < B - A (the
+work is bounded by the range's length, not by the number of rows); a group's, which are few,
+by one range over the days [A, B), filtered by gap.
 
 Every statement has a fixed shape: the windows travel as one JSON parameter (a table function on
 both backends), so a statement is built and compiled once however many windows a series has.
@@ -389,19 +390,31 @@ def _parts(dialect: str, mode: Mode, distinct: _Distinct, width: int,
                    prev >= pw.c.a, prev < pw.c.lo, unindexed >= pw.c.glo, unindexed < pw.c.ghi,
                    *raw_level)))
                .group_by(pw.c.k, group))
-    # one probe per (window, gap g[, group]): days [A + g, B); per group, so that each probe is
-    # an index range the planner will not trade for a scan of every group's links
-    pr = _probes(dialect)
-    # (grp: the probe's group, or its organization across a platform)
-    probe_level = {
-        "org": [lt.c.organization_id == _org(), lt.c.group_id == ORG],
-        "groups": [lt.c.organization_id == _org(), lt.c.group_id == pr.c.grp],
-        "orgs": [lt.c.organization_id == pr.c.grp, lt.c.group_id == ORG],
-    }[mode]
-    links = (select(literal("l"), pr.c.k, _key(lt, mode), *_pad([func.sum(lt.c.links)], width))
-             .select_from(pr.join(lt, and_(
-                 *probe_level, lt.c.gap == pr.c.g, lt.c.day >= pr.c.dlo, lt.c.day < pr.c.dhi)))
-             .group_by(pr.c.k, _key(lt, mode)))
+    if mode == "groups":
+        # a group's links are few: every links row of each span's days (one index range per
+        # window and group), those whose previous row is on a day >= A
+        sw = _windows(dialect, "spans")
+        links = (select(literal("l"), sw.c.k, lt.c.group_id,
+                        *_pad([func.sum(lt.c.links)], width))
+                 .select_from(sw.join(lt, and_(
+                     lt.c.organization_id == _org(), lt.c.group_id == sw.c.grp,
+                     lt.c.day >= sw.c.dlo, lt.c.day < sw.c.dhi,
+                     lt.c.day - lt.c.gap >= sw.c.dlo)))
+                 .group_by(sw.c.k, lt.c.group_id))
+    else:
+        # an organization's are many: one probe per (window, gap g): days [A + g, B)
+        pr = _probes(dialect)
+        # (grp: the probe's organization across a platform)
+        probe_level = {
+            "org": [lt.c.organization_id == _org(), lt.c.group_id == ORG],
+            "orgs": [lt.c.organization_id == pr.c.grp, lt.c.group_id == ORG],
+        }[mode]
+        links = (select(literal("l"), pr.c.k, _key(lt, mode),
+                        *_pad([func.sum(lt.c.links)], width))
+                 .select_from(pr.join(lt, and_(
+                     *probe_level, lt.c.gap == pr.c.g, lt.c.day >= pr.c.dlo,
+                     lt.c.day < pr.c.dhi)))
+                 .group_by(pr.c.k, _key(lt, mode)))
     qw = _windows(dialect, "endlinks")
     end_links = (select(literal("q"), qw.c.k, _key(hl, mode),
                         *_pad([func.sum(hl.c.links)], width))
@@ -455,7 +468,8 @@ def _distinct(execute: Execute, conn: Connection, statement: Executable, distinc
                        for member in level.members]
     params = {
         **level.params(),
-        **_probe_rows(dialect, probes),
+        **(_json_params(dialect, spans=probes) if level.mode == "groups"
+           else _probe_rows(dialect, probes)),
         **_json_params(
             dialect,
             whole=[{"k": w.k, "dlo": w.days[0], "dhi": w.days[1]} for w in spans if w.days],

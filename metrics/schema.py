@@ -191,7 +191,9 @@ credential_days = Table(
     # every rollup's key includes its values on PostgreSQL: answers read it index-only
     PrimaryKeyConstraint("organization_id", "group_id", "day", postgresql_include=[
         "issued", "firsts", *(step.key for step in ENGAGEMENT_STEPS)]),
-    Index(None, "group_id", "day"),  # every organization's totals (peer averages)
+    # every organization's totals (peer averages), index-only
+    Index(None, "group_id", "day", postgresql_include=[
+        "organization_id", "issued", "opened", "shared", "referral_clicked"]),
 )
 
 credential_links = Table(
@@ -202,8 +204,11 @@ credential_links = Table(
     Column("gap", Integer, nullable=False),  # day - day of the previous credential
     Column("day", Integer, nullable=False),
     Column("links", Integer, nullable=False),  # credentials issued on day with that gap
+    # the organization's links in a range: one index range per gap (metrics/fast.py)
     PrimaryKeyConstraint("organization_id", "group_id", "gap", "day",
                          postgresql_include=["links"]),
+    # a group's: its few links rows of the range's days, filtered by gap
+    Index(None, "organization_id", "group_id", "day", postgresql_include=["gap", "links"]),
 )
 
 event_days = Table(
@@ -240,6 +245,7 @@ touch_links = Table(  # events by day and days since their credential's previous
     Column("links", Integer, nullable=False),
     PrimaryKeyConstraint("organization_id", "group_id", "gap", "day",
                          postgresql_include=["links"]),
+    Index(None, "organization_id", "group_id", "day", postgresql_include=["gap", "links"]),
 )
 
 # The same by UTC hour (hour = days since 1970-01-01 * 24 + hour of the day): the partial days
