@@ -31,6 +31,7 @@ from functools import cache
 from typing import Any, Literal, NamedTuple, TypeAlias
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     DateTime,
@@ -41,14 +42,16 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    any_,
     bindparam,
     case,
     cast,
     column,
     func,
-    literal,
+    literal_column,
     or_,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.dialects import postgresql
@@ -182,22 +185,31 @@ _FIELDS: dict[str, Any] = {
     "a": DateTime(timezone=True), "glo": DateTime(timezone=True),
     "ghi": DateTime(timezone=True), "dlo": Integer(), "dhi": Integer(), "hlo": Integer(),
     "hhi": Integer(), "g": Integer(), "grp": Integer()}
+_TABLES = {  # the fields of each windows table (its parameter's name)
+    "whole": ("k", "dlo", "dhi"),
+    "hours": ("k", "hlo", "hhi"),
+    "edges": ("k", "lo", "hi", "a"),
+    "partial": ("k", "a", "lo", "glo", "ghi"),
+    "spans": ("k", "dlo", "dhi", "grp"),
+    "endlinks": ("k", "hlo", "hhi", "g"),
+    "probes": ("k", "g", "dlo", "dhi", "grp"),
+}
 
 
 def _windows(dialect: str, name: str) -> FromClause:
-    """A table (k, lo, hi, a, glo, ghi, dlo, dhi, hlo, hhi, g, grp) from the JSON list in parameter
-    `name`, limited to parameter `name_rows` rows: with the count bound, PostgreSQL plans for
-    that many rows (a table function is otherwise assumed to return 100) and probes indexes
-    per window."""
+    """A table of `_TABLES[name]`'s fields from the JSON list in parameter `name`, limited to
+    parameter `name_rows` rows: with the count bound, PostgreSQL plans for that many rows (a
+    table function is otherwise assumed to return 100) and probes indexes per window."""
     param = bindparam(name, type_=String())
     rows = bindparam(f"{name}_rows", type_=Integer())
+    fields = {n: _FIELDS[n] for n in _TABLES[name]}
     if dialect == "postgresql":
         table = (func.json_to_recordset(cast(param, postgresql.JSON))
-                 .table_valued(*(column(n, t) for n, t in _FIELDS.items()))
+                 .table_valued(*(column(n, t) for n, t in fields.items()))
                  .render_derived(name=f"{name}_json", with_types=True))
         return select(*table.c).limit(rows).subquery(name)
     each = func.json_each(param).table_valued("value")
-    return select(*(func.json_extract(each.c.value, f"$.{n}").label(n) for n in _FIELDS)
+    return select(*(func.json_extract(each.c.value, f"$.{n}").label(n) for n in fields)
                   ).limit(rows).subquery(name)
 
 
@@ -211,11 +223,11 @@ def _probes(dialect: str) -> FromClause:
     spans = (func.json_to_recordset(cast(bindparam("probes", type_=String()), postgresql.JSON))
              .table_valued(*(column(n, Integer()) for n in ("k", "dlo", "dhi", "grp")))
              .render_derived(name="spans_json", with_types=True))
-    gaps = (func.generate_series(0, spans.c.dhi - spans.c.dlo - 1)
+    gaps = (func.generate_series(_const(0), spans.c.dhi - spans.c.dlo - _const(1))
             .table_valued(column("g", Integer())).render_derived(name="gaps").lateral())
     return (select(spans.c.k, gaps.c.g, (spans.c.dlo + gaps.c.g).label("dlo"), spans.c.dhi,
                    spans.c.grp)
-            .select_from(spans.join(gaps, literal(True)))
+            .select_from(spans.join(gaps, true()))
             .limit(bindparam("probes_rows", type_=Integer())).subquery("probes"))
 
 
@@ -288,20 +300,25 @@ def _org() -> Any:
     return bindparam("org", type_=Integer())
 
 
-def _orgs() -> Any:
-    return bindparam("orgs", expanding=True)
+def _among(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
+    """`column` is one of the ids in list parameter `name`: one array parameter on PostgreSQL
+    (an expanded IN list puts a placeholder per id into the statement's text, which psycopg
+    converts on every execution; the planner treats both alike), an expanded list on SQLite."""
+    if dialect == "postgresql":
+        ids: Any = bindparam(name, type_=postgresql.ARRAY(BigInteger()))
+        among: ColumnElement[bool] = column == any_(ids)
+        return among
+    result: ColumnElement[bool] = column.in_(bindparam(name, expanding=True))
+    return result
 
 
-def _groups() -> Any:
-    return bindparam("groups", expanding=True)
-
-
-def _rollup_level(table: Table, mode: Mode) -> list[ColumnElement[bool]]:
+def _rollup_level(dialect: str, table: Table, mode: Mode) -> list[ColumnElement[bool]]:
     if mode == "orgs":
-        return [table.c.organization_id.in_(_orgs()), table.c.group_id == ORG]
+        return [_among(dialect, table.c.organization_id, "orgs"),
+                table.c.group_id == _const(ORG)]
     if mode == "org":
-        return [table.c.organization_id == _org(), table.c.group_id == ORG]
-    return [table.c.organization_id == _org(), table.c.group_id.in_(_groups())]
+        return [table.c.organization_id == _org(), table.c.group_id == _const(ORG)]
+    return [table.c.organization_id == _org(), _among(dialect, table.c.group_id, "groups")]
 
 
 def _key(table: Table, mode: Mode) -> ColumnElement[int]:
@@ -310,24 +327,41 @@ def _key(table: Table, mode: Mode) -> ColumnElement[int]:
     if mode == "orgs":
         return table.c.organization_id
     if mode == "org" and table in (credentials, engagement_events):
-        return literal(ORG, Integer)  # raw rows of the organization
+        # raw rows of the organization (a cast: a bare number in GROUP BY is a position)
+        return cast(_const(ORG), Integer)
     return table.c.group_id
 
 
-def _raw_level(mode: Mode, table: Table = credentials) -> list[ColumnElement[bool]]:
+def _raw_level(dialect: str, mode: Mode, table: Table = credentials
+               ) -> list[ColumnElement[bool]]:
     if mode == "orgs":
-        return [table.c.organization_id.in_(_orgs())]
+        return [_among(dialect, table.c.organization_id, "orgs")]
     if mode == "org":
         return [table.c.organization_id == _org()]
-    return [table.c.organization_id == _org(), table.c.group_id.in_(_groups())]
+    return [table.c.organization_id == _org(), _among(dialect, table.c.group_id, "groups")]
+
+
+def _const(value: int | str) -> ColumnElement[Any]:
+    """A constant of ours written into the SQL rather than sent as a parameter. A statement
+    here is several kilobytes; psycopg converts its placeholders on every execution (it caches
+    statements of up to 4 kB and 50 parameters), so it keeps only the real parameters."""
+    if isinstance(value, str):
+        assert value.isalnum()  # the parts' one-letter names
+        return literal_column(f"'{value}'", String())
+    return literal_column(str(int(value)), Integer())
 
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+    return func.coalesce(func.sum(case((condition, _const(1)), else_=_const(0))), _const(0))
+
+
+def _reached(bit: int) -> ColumnElement[bool]:
+    """Whether a raw credential reached engagement step `bit` (its `steps` fact)."""
+    return c.steps.op("&")(_const(1 << bit)) != _const(0)
 
 
 def _pad(columns: list[Any], width: int) -> list[Any]:
-    return columns + [literal(0, Integer)] * (width - len(columns))
+    return columns + [_const(0)] * (width - len(columns))
 
 
 @dataclass(frozen=True)
@@ -368,24 +402,24 @@ def _parts(dialect: str, mode: Mode, distinct: _Distinct, width: int,
     time = table.c[distinct.time]
     prev, group = distinct.prev(mode), _key(table, mode)
     w = _windows(dialect, "whole")
-    days = (select(literal("d"), w.c.k, _key(dt, mode), *_pad(sums(dt), width))
+    days = (select(_const("d"), w.c.k, _key(dt, mode), *_pad(sums(dt), width))
             .select_from(w.join(dt, and_(dt.c.day >= w.c.dlo, dt.c.day < w.c.dhi,
-                                         *_rollup_level(dt, mode))))
+                                         *_rollup_level(dialect, dt, mode))))
             .group_by(w.c.k, _key(dt, mode)))
     hw = _windows(dialect, "hours")
-    hours = (select(literal("h"), hw.c.k, _key(ht, mode), *_pad(sums(ht), width))
+    hours = (select(_const("h"), hw.c.k, _key(ht, mode), *_pad(sums(ht), width))
              .select_from(hw.join(ht, and_(ht.c.hour >= hw.c.hlo, ht.c.hour < hw.c.hhi,
-                                           *_rollup_level(ht, mode))))
+                                           *_rollup_level(dialect, ht, mode))))
              .group_by(hw.c.k, _key(ht, mode)))
     ed = _windows(dialect, "edges")
     new = or_(prev.is_(None), prev < ed.c.a)
-    edges = (select(literal("e"), ed.c.k, group,
+    edges = (select(_const("e"), ed.c.k, group,
                     *_pad([func.count(), _count(new), *edge_sums], width))
              .select_from(ed.join(table, and_(time >= ed.c.lo, time < ed.c.hi, *raw_level)))
              .group_by(ed.c.k, group))
     pw = _windows(dialect, "partial")
     unindexed = func.coalesce(time, time)  # the previous-row index is the narrow one
-    partial = (select(literal("p"), pw.c.k, group, *_pad([func.count()], width))
+    partial = (select(_const("p"), pw.c.k, group, *_pad([func.count()], width))
                .select_from(pw.join(table, and_(
                    prev >= pw.c.a, prev < pw.c.lo, unindexed >= pw.c.glo, unindexed < pw.c.ghi,
                    *raw_level)))
@@ -394,7 +428,7 @@ def _parts(dialect: str, mode: Mode, distinct: _Distinct, width: int,
         # a group's links are few: every links row of each span's days (one index range per
         # window and group), those whose previous row is on a day >= A
         sw = _windows(dialect, "spans")
-        links = (select(literal("l"), sw.c.k, lt.c.group_id,
+        links = (select(_const("l"), sw.c.k, lt.c.group_id,
                         *_pad([func.sum(lt.c.links)], width))
                  .select_from(sw.join(lt, and_(
                      lt.c.organization_id == _org(), lt.c.group_id == sw.c.grp,
@@ -406,20 +440,20 @@ def _parts(dialect: str, mode: Mode, distinct: _Distinct, width: int,
         pr = _probes(dialect)
         # (grp: the probe's organization across a platform)
         probe_level = {
-            "org": [lt.c.organization_id == _org(), lt.c.group_id == ORG],
-            "orgs": [lt.c.organization_id == pr.c.grp, lt.c.group_id == ORG],
+            "org": [lt.c.organization_id == _org(), lt.c.group_id == _const(ORG)],
+            "orgs": [lt.c.organization_id == pr.c.grp, lt.c.group_id == _const(ORG)],
         }[mode]
-        links = (select(literal("l"), pr.c.k, _key(lt, mode),
+        links = (select(_const("l"), pr.c.k, _key(lt, mode),
                         *_pad([func.sum(lt.c.links)], width))
                  .select_from(pr.join(lt, and_(
                      *probe_level, lt.c.gap == pr.c.g, lt.c.day >= pr.c.dlo,
                      lt.c.day < pr.c.dhi)))
                  .group_by(pr.c.k, _key(lt, mode)))
     qw = _windows(dialect, "endlinks")
-    end_links = (select(literal("q"), qw.c.k, _key(hl, mode),
+    end_links = (select(_const("q"), qw.c.k, _key(hl, mode),
                         *_pad([func.sum(hl.c.links)], width))
                  .select_from(qw.join(hl, and_(
-                     *_rollup_level(hl, mode), hl.c.hour >= qw.c.hlo,
+                     *_rollup_level(dialect, hl, mode), hl.c.hour >= qw.c.hlo,
                      hl.c.hour < qw.c.hhi, hl.c.gap <= qw.c.g)))
                  .group_by(qw.c.k, _key(hl, mode)))
     return union_all(days, hours, edges, partial, links, end_links)
@@ -432,8 +466,8 @@ def _cohort_statement(dialect: str, mode: Mode, engagement: bool) -> Executable:
         dialect, mode, _RECIPIENTS, 2 + len(steps),
         sums=lambda t: [func.sum(t.c.issued), func.sum(t.c.firsts),
                         *(func.sum(t.c[s]) for s in steps)],
-        edge_sums=[_count(c.steps.op("&")(1 << STEP_KEYS.index(s)) != 0) for s in steps],
-        raw_level=_raw_level(mode))
+        edge_sums=[_count(_reached(STEP_KEYS.index(s))) for s in steps],
+        raw_level=_raw_level(dialect, mode))
 
 
 @cache
@@ -442,7 +476,7 @@ def _touched_statement(dialect: str, mode: Mode) -> Executable:
     return _parts(
         dialect, mode, _TOUCHED, 2,
         sums=lambda t: [func.sum(t.c.events), func.sum(t.c.firsts)], edge_sums=[],
-        raw_level=_raw_level(mode, engagement_events))
+        raw_level=_raw_level(dialect, mode, engagement_events))
 
 
 def _distinct(execute: Execute, conn: Connection, statement: Executable, distinct: _Distinct,
@@ -455,7 +489,8 @@ def _distinct(execute: Execute, conn: Connection, statement: Executable, distinc
     starts = {w.k: w.start for w in windows}
     spans = [w for w in windows if w.days]
     if any(w.days and w.days[1] == AFTER and w.start for w in spans):
-        last = _last_day(execute, distinct, level)  # an open end: up to the last day with rows
+        # an open end: up to the last day with rows
+        last = _last_day(execute, dialect, distinct, level)
     probes: list[dict[str, int]] = []
     for w in spans:
         if w.start is None or w.days is None:
@@ -497,9 +532,9 @@ def _distinct(execute: Execute, conn: Connection, statement: Executable, distinc
     return out
 
 
-def _last_day(execute: Execute, distinct: _Distinct, level: Level) -> int | None:
+def _last_day(execute: Execute, dialect: str, distinct: _Distinct, level: Level) -> int | None:
     dt = distinct.days
-    stmt = select(func.max(dt.c.day)).where(*_rollup_level(dt, level.mode))
+    stmt = select(func.max(dt.c.day)).where(*_rollup_level(dialect, dt, level.mode))
     value: int | None = execute(stmt, level.params())[0][0]
     return value
 
@@ -519,20 +554,20 @@ def _activity_statement(dialect: str, mode: Mode) -> Executable:
     w = _windows(dialect, "whole")
     days = (select(w.c.k, _key(event_days, mode), ed.event_type, func.sum(ed.events))
             .select_from(w.join(event_days, and_(ed.day >= w.c.dlo, ed.day < w.c.dhi,
-                                                 *_rollup_level(event_days, mode))))
+                                                 *_rollup_level(dialect, event_days, mode))))
             .group_by(w.c.k, _key(event_days, mode), ed.event_type))
     eh = event_hours.c
     hw = _windows(dialect, "hours")
     hours = (select(hw.c.k, _key(event_hours, mode), eh.event_type, func.sum(eh.events))
              .select_from(hw.join(event_hours, and_(eh.hour >= hw.c.hlo, eh.hour < hw.c.hhi,
-                                                    *_rollup_level(event_hours, mode))))
+                                                    *_rollup_level(dialect, event_hours, mode))))
              .group_by(hw.c.k, _key(event_hours, mode), eh.event_type))
     eg = _windows(dialect, "edges")
     group = _key(engagement_events, mode)
     edges = (select(eg.c.k, group, e.event_type, func.count())
              .select_from(eg.join(engagement_events, and_(
                  e.occurred_at >= eg.c.lo, e.occurred_at < eg.c.hi,
-                 *_raw_level(mode, engagement_events))))
+                 *_raw_level(dialect, mode, engagement_events))))
              .group_by(eg.c.k, group, e.event_type))
     return union_all(days, hours, edges)
 
@@ -604,22 +639,22 @@ def _peer_statement(dialect: str) -> Executable:
     w = _windows(dialect, "whole")
     days = (select(cd.organization_id, func.sum(cd.issued), *(func.sum(cd[k]) for k in _PEER_KEYS))
             .select_from(w.join(credential_days, and_(cd.day >= w.c.dlo, cd.day < w.c.dhi)))
-            .where(cd.group_id == ORG, cd.organization_id != _org())
+            .where(cd.group_id == _const(ORG), cd.organization_id != _org())
             .group_by(cd.organization_id))
     ch = credential_hours.c
     hw = _windows(dialect, "hours")
     hours = (select(ch.organization_id, func.sum(ch.issued),
                     *(func.sum(ch[k]) for k in _PEER_KEYS))
              .select_from(hw.join(credential_hours, and_(
-                 ch.organization_id.in_(bindparam("peers", expanding=True)),
-                 ch.group_id == ORG, ch.hour >= hw.c.hlo, ch.hour < hw.c.hhi)))
+                 _among(dialect, ch.organization_id, "peers"),
+                 ch.group_id == _const(ORG), ch.hour >= hw.c.hlo, ch.hour < hw.c.hhi)))
              .group_by(ch.organization_id))
     eg = _windows(dialect, "edges")
     bits = {step.key: bit for bit, step in enumerate(ENGAGEMENT_STEPS)}
     edges = (select(c.organization_id, func.count(),
-                    *(_count(c.steps.op("&")(1 << bits[k]) != 0) for k in _PEER_KEYS))
+                    *(_count(_reached(bits[k])) for k in _PEER_KEYS))
              .select_from(eg.join(credentials, and_(
-                 c.organization_id.in_(bindparam("peers", expanding=True)),
+                 _among(dialect, c.organization_id, "peers"),
                  c.issued_at >= eg.c.lo, c.issued_at < eg.c.hi)))
              .group_by(c.organization_id))
     return union_all(days, hours, edges)
