@@ -12,9 +12,11 @@ event):
 For the rollup-counted rows that is rows - (rows whose previous one is at or after a), counted
 as the previous ones in the first day's part [a, A) (raw, by index on the previous-row time),
 the day links (day, gap) with day - gap >= A and the hour links of the hours after B with
-gap <= B - A. An organization's day links are read by one index range per gap g < B - A (the
-work is bounded by the range's length, not by the number of rows); a group's, which are few,
-by one range over the days [A, B), filtered by gap.
+gap <= B - A. Where a day has links rows of many gaps (an organization's recipients: previous
+credentials years back), the day links are read by one index range per gap g < B - A (the work
+is bounded by the range's length, not by the number of rows); where it has few (a group's
+recipients; a credential's events, mostly weeks apart), by one range over the days [A, B),
+filtered by gap.
 
 Every statement has a fixed shape: the windows travel as one JSON parameter (a table function on
 both backends), so a statement is built and compiled once however many windows a series has.
@@ -375,6 +377,9 @@ class _Distinct:
     links: Table
     hours: Table
     hour_links: Table
+    # the levels whose day links are read by day (one index range over a range's days,
+    # filtered by gap: few rows per day) rather than by gap (one probe per day of the range)
+    by_day: tuple[Mode, ...]
 
     def prev(self, mode: Mode) -> ColumnElement[datetime]:
         if self.table is credentials:
@@ -382,10 +387,12 @@ class _Distinct:
         return e.prev_at
 
 
+# a recipient's previous credential can be years earlier: an organization has links rows of
+# many gaps each day, a group few; a credential's events mostly come within weeks of each other
 _RECIPIENTS = _Distinct(credentials, "issued_at", credential_days, credential_links,
-                        credential_hours, credential_hour_links)
+                        credential_hours, credential_hour_links, by_day=("groups",))
 _TOUCHED = _Distinct(engagement_events, "occurred_at", touch_days, touch_links, touch_hours,
-                     touch_hour_links)
+                     touch_hour_links, by_day=("org", "groups", "orgs"))
 
 
 def _parts(dialect: str, mode: Mode, distinct: _Distinct, width: int,
@@ -424,23 +431,27 @@ def _parts(dialect: str, mode: Mode, distinct: _Distinct, width: int,
                    prev >= pw.c.a, prev < pw.c.lo, unindexed >= pw.c.glo, unindexed < pw.c.ghi,
                    *raw_level)))
                .group_by(pw.c.k, group))
-    if mode == "groups":
-        # a group's links are few: every links row of each span's days (one index range per
-        # window and group), those whose previous row is on a day >= A
+    if mode in distinct.by_day:
+        # few links rows per day: every links row of each span's days (one index range per
+        # window and member), those whose previous row is on a day >= A
         sw = _windows(dialect, "spans")
-        links = (select(_const("l"), sw.c.k, lt.c.group_id,
+        span_level = {  # (grp: the span's group, or its organization across a platform)
+            "org": [lt.c.organization_id == _org(), lt.c.group_id == sw.c.grp],
+            "groups": [lt.c.organization_id == _org(), lt.c.group_id == sw.c.grp],
+            "orgs": [lt.c.organization_id == sw.c.grp, lt.c.group_id == _const(ORG)],
+        }[mode]
+        links = (select(_const("l"), sw.c.k, _key(lt, mode),
                         *_pad([func.sum(lt.c.links)], width))
                  .select_from(sw.join(lt, and_(
-                     lt.c.organization_id == _org(), lt.c.group_id == sw.c.grp,
-                     lt.c.day >= sw.c.dlo, lt.c.day < sw.c.dhi,
+                     *span_level, lt.c.day >= sw.c.dlo, lt.c.day < sw.c.dhi,
                      lt.c.day - lt.c.gap >= sw.c.dlo)))
-                 .group_by(sw.c.k, lt.c.group_id))
+                 .group_by(sw.c.k, _key(lt, mode)))
     else:
-        # an organization's are many: one probe per (window, gap g): days [A + g, B)
+        # many: one probe per (window, gap g[, member]): days [A + g, B)
         pr = _probes(dialect)
-        # (grp: the probe's organization across a platform)
         probe_level = {
             "org": [lt.c.organization_id == _org(), lt.c.group_id == _const(ORG)],
+            "groups": [lt.c.organization_id == _org(), lt.c.group_id == pr.c.grp],
             "orgs": [lt.c.organization_id == pr.c.grp, lt.c.group_id == _const(ORG)],
         }[mode]
         links = (select(_const("l"), pr.c.k, _key(lt, mode),
@@ -503,7 +514,7 @@ def _distinct(execute: Execute, conn: Connection, statement: Executable, distinc
                        for member in level.members]
     params = {
         **level.params(),
-        **(_json_params(dialect, spans=probes) if level.mode == "groups"
+        **(_json_params(dialect, spans=probes) if level.mode in distinct.by_day
            else _probe_rows(dialect, probes)),
         **_json_params(
             dialect,
