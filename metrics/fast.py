@@ -377,8 +377,8 @@ class _Distinct:
     links: Table
     hours: Table
     hour_links: Table
-    # the levels whose day links are read by day (one index range over a range's days,
-    # filtered by gap: few rows per day) rather than by gap (one probe per day of the range)
+    # the levels of one organization whose day links are read by day (one index range over a
+    # range's days, filtered by gap: few rows per day) rather than by gap (one probe per day)
     by_day: tuple[Mode, ...]
 
     def prev(self, mode: Mode) -> ColumnElement[datetime]:
@@ -392,7 +392,7 @@ class _Distinct:
 _RECIPIENTS = _Distinct(credentials, "issued_at", credential_days, credential_links,
                         credential_hours, credential_hour_links, by_day=("groups",))
 _TOUCHED = _Distinct(engagement_events, "occurred_at", touch_days, touch_links, touch_hours,
-                     touch_hour_links, by_day=("org", "groups", "orgs"))
+                     touch_hour_links, by_day=("org", "groups"))
 
 
 def _parts(dialect: str, mode: Mode, distinct: _Distinct, width: int,
@@ -435,15 +435,11 @@ def _parts(dialect: str, mode: Mode, distinct: _Distinct, width: int,
         # few links rows per day: every links row of each span's days (one index range per
         # window and member), those whose previous row is on a day >= A
         sw = _windows(dialect, "spans")
-        span_level = {  # (grp: the span's group, or its organization across a platform)
-            "org": [lt.c.organization_id == _org(), lt.c.group_id == sw.c.grp],
-            "groups": [lt.c.organization_id == _org(), lt.c.group_id == sw.c.grp],
-            "orgs": [lt.c.organization_id == sw.c.grp, lt.c.group_id == _const(ORG)],
-        }[mode]
         links = (select(_const("l"), sw.c.k, _key(lt, mode),
                         *_pad([func.sum(lt.c.links)], width))
                  .select_from(sw.join(lt, and_(
-                     *span_level, lt.c.day >= sw.c.dlo, lt.c.day < sw.c.dhi,
+                     lt.c.organization_id == _org(), lt.c.group_id == sw.c.grp,  # (0: the org)
+                     lt.c.day >= sw.c.dlo, lt.c.day < sw.c.dhi,
                      lt.c.day - lt.c.gap >= sw.c.dlo)))
                  .group_by(sw.c.k, _key(lt, mode)))
     else:
