@@ -194,7 +194,7 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
         # their indexes too are built after the load (the hourly ones are nearly as many rows
         # as the events)
         dropped = _drop_indexes(conn, (*rollups.ROLLUPS, *rollups.HOURLY)) if bulk else []
-        rollups.rebuild(conn, [org.id for org in org_rows], facts=False, indexed=not bulk)
+        rollups.rebuild(conn, [org.id for org in org_rows], facts=False)
         progress("indexes of the pre-aggregates")
         _create_indexes(conn, dropped)
     return counts

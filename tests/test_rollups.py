@@ -88,9 +88,9 @@ def test_a_moment_before_the_latest_event_is_answered_from_raw_rows(synthetic: D
 
 
 def test_the_packed_sort_key_orders_rows_as_their_keys_do(synthetic: Database) -> None:
-    """A write inserts rollup rows into their indexes in key order, sorted on PostgreSQL by
-    organization, group and hour packed into one bigint (several times faster than by the
-    columns): that order must be the key's."""
+    """Rollup rows are inserted in key order, sorted on PostgreSQL by organization, group and
+    hour packed into one bigint (several times faster than by the columns; an index built after
+    a bulk load then finds them sorted): that order must be the key's."""
     with synthetic.engine.connect() as conn:
         order = rollups._KeyOrder(conn)
         assert order.packed == (conn.dialect.name == "postgresql")
