@@ -218,7 +218,7 @@ def _windows(dialect: str, name: str) -> FromClause:
 def _probes(dialect: str) -> FromClause:
     """The probes table (k, g, dlo, dhi, grp): one row per gap g in [0, dhi - dlo) of each
     span (k, dlo, dhi, grp) in parameter `probes`, with dlo moved to dlo + g. PostgreSQL
-    expands the spans itself (a by-group quarter is thousands of probes: sending them as JSON
+    expands the spans itself (a platform-wide quarter is thousands of probes: sending them as JSON
     cost more than probing); SQLite gets them expanded (`_probe_rows`)."""
     if dialect != "postgresql":
         return _windows(dialect, "probes")
