@@ -8,18 +8,33 @@ answering a question stays quick.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import (
+    Connection,
+    Constraint,
+    Engine,
+    Index,
+    PrimaryKeyConstraint,
+    Table,
+    UniqueConstraint,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from metrics.errors import UserError
 
 # The newest migration in metrics/migrations/versions (a test keeps the two in step).
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 
 
 def embedded_path() -> Path:
@@ -128,7 +143,8 @@ def current_revision(conn: Connection) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Run the Alembic migrations up to `revision`."""
+    """Run the Alembic migrations up to `revision`; at the head revision, also rebuild the
+    rollups a migration emptied (in the same transaction: nobody sees them missing)."""
     from alembic import command
     from alembic.config import Config
 
@@ -137,6 +153,42 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+        if current_revision(conn) == HEAD_REVISION:
+            from metrics import rollups
+
+            rollups.rebuild_missing(conn)
+
+
+BULK_MIN = 100_000  # from this many rows, PostgreSQL loads a table before it indexes it
+
+
+@contextmanager
+def indexes_after(conn: Connection, tables: tuple[Table, ...], *, bulk: bool = True
+                  ) -> Iterator[None]:
+    """Load `tables` without their indexes (primary and unique keys included) and build them
+    again at the end of the block, in the caller's transaction (nobody sees the tables without
+    them): rows written in another order than a key's would land all over its B-tree; built
+    after the load, each index is one sort. With `bulk` False, the block runs as it is."""
+    if not bulk:
+        yield
+        return
+    dropped: list[Index | Constraint] = []
+    for table in tables:
+        keys = [k for k in table.constraints
+                if isinstance(k, PrimaryKeyConstraint | UniqueConstraint)]
+        for ix in table.indexes:
+            ix.drop(conn)
+        for key in keys:
+            conn.execute(DropConstraint(key))
+        dropped += [*keys, *table.indexes]
+    yield
+    conn.execute(text("SET LOCAL max_parallel_maintenance_workers = 2"))
+    conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
+    for item in dropped:  # keys first: they are what the indexes' tables are looked up by
+        if isinstance(item, Index):
+            item.create(conn)
+        else:
+            conn.execute(AddConstraint(item))
 
 
 def ensure_schema(engine: Engine, target: DatabaseTarget) -> bool:

@@ -67,8 +67,6 @@ from metrics.schema import (
     credential_links,
     credentials,
     engagement_events,
-    event_days,
-    event_hours,
     rollup_state,
     touch_days,
     touch_hour_links,
@@ -83,6 +81,7 @@ NEVER = datetime(3000, 1, 1, tzinfo=UTC)
 BEFORE = -10**7  # day numbers outside any data
 AFTER = 10**7
 STEP_KEYS = tuple(step.key for step in ENGAGEMENT_STEPS)
+EVENT_TYPES = tuple(t.value for t in EventType)
 
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 Execute = Callable[[Executable, dict[str, Any]], Sequence[AnyRow]]
@@ -348,7 +347,7 @@ def _const(value: int | str) -> ColumnElement[Any]:
     here is several kilobytes; psycopg converts its placeholders on every execution (it caches
     statements of up to 4 kB and 50 parameters), so it keeps only the real parameters."""
     if isinstance(value, str):
-        assert value.isalnum()  # the parts' one-letter names
+        assert value.replace("_", "").isalnum()  # the parts' names, event types
         return literal_column(f"'{value}'", String())
     return literal_column(str(int(value)), Integer())
 
@@ -479,10 +478,13 @@ def _cohort_statement(dialect: str, mode: Mode, engagement: bool) -> Executable:
 
 @cache
 def _touched_statement(dialect: str, mode: Mode) -> Executable:
-    # events carry their credential's group (metrics/rollups.py keeps it)
+    # events carry their credential's group (metrics/rollups.py keeps it); a day's or an hour's
+    # rollup row has a count per event type
     return _parts(
-        dialect, mode, _TOUCHED, 2,
-        sums=lambda t: [func.sum(t.c.events), func.sum(t.c.firsts)], edge_sums=[],
+        dialect, mode, _TOUCHED, 2 + len(EVENT_TYPES),
+        sums=lambda t: [func.sum(t.c.events), func.sum(t.c.firsts),
+                        *(func.sum(t.c[name]) for name in EVENT_TYPES)],
+        edge_sums=[_count(e.event_type == _const(name)) for name in EVENT_TYPES],
         raw_level=_raw_level(dialect, mode, engagement_events))
 
 
@@ -555,56 +557,12 @@ def cohort(execute: Execute, conn: Connection, level: Level, windows: Sequence[W
     return _distinct(execute, conn, statement, _RECIPIENTS, level, windows, names)
 
 
-@cache
-def _activity_statement(dialect: str, mode: Mode) -> Executable:
-    ed = event_days.c
-    w = _windows(dialect, "whole")
-    days = (select(w.c.k, _key(event_days, mode), ed.event_type, func.sum(ed.events))
-            .select_from(w.join(event_days, and_(ed.day >= w.c.dlo, ed.day < w.c.dhi,
-                                                 *_rollup_level(dialect, event_days, mode))))
-            .group_by(w.c.k, _key(event_days, mode), ed.event_type))
-    eh = event_hours.c
-    hw = _windows(dialect, "hours")
-    hours = (select(hw.c.k, _key(event_hours, mode), eh.event_type, func.sum(eh.events))
-             .select_from(hw.join(event_hours, and_(eh.hour >= hw.c.hlo, eh.hour < hw.c.hhi,
-                                                    *_rollup_level(dialect, event_hours, mode))))
-             .group_by(hw.c.k, _key(event_hours, mode), eh.event_type))
-    eg = _windows(dialect, "edges")
-    group = _key(engagement_events, mode)
-    edges = (select(eg.c.k, group, e.event_type, func.count())
-             .select_from(eg.join(engagement_events, and_(
-                 e.occurred_at >= eg.c.lo, e.occurred_at < eg.c.hi,
-                 *_raw_level(dialect, mode, engagement_events))))
-             .group_by(eg.c.k, group, e.event_type))
-    return union_all(days, hours, edges)
-
-
 def activity(execute: Execute, conn: Connection, level: Level, windows: Sequence[Window]
              ) -> dict[tuple[int, int], Values]:
     """Events per type (and in all) with occurred_at in each window, and the credentials they
-    touched, per (window, group)."""
-    dialect = conn.dialect.name
-    out = {key: {t.value: 0 for t in EventType} | {"events": 0}
-           for key in level.keys(windows)}
-    params = {
-        **level.params(),
-        **_json_params(
-            dialect,
-            whole=[{"k": w.k, "dlo": w.days[0], "dhi": w.days[1]} for w in windows if w.days],
-            hours=[{"k": w.k, "hlo": lo, "hhi": hi} for w in windows for lo, hi in w.hours],
-            edges=[{"k": w.k, "lo": lo, "hi": hi} for w in windows for lo, hi in w.remnants]),
-    }
-    for k, group, event_type, n in execute(_activity_statement(dialect, level.mode),
-                                           params):
-        into = out.setdefault((k, group), {t.value: 0 for t in EventType} | {"events": 0})
-        into[event_type] += int(n)
-        into["events"] += int(n)
-    touched = _distinct(execute, conn, _touched_statement(dialect, level.mode), _TOUCHED,
-                        level, windows, ("touched_events", "credentials"))
-    for key, values in touched.items():
-        out.setdefault(key, {t.value: 0 for t in EventType} | {"events": 0})["credentials"] = \
-            values["credentials"]
-    return out
+    touched, per (window, group): one statement."""
+    return _distinct(execute, conn, _touched_statement(conn.dialect.name, level.mode), _TOUCHED,
+                     level, windows, ("events", "credentials", *EVENT_TYPES))
 
 
 # -- the state of the rollups -------------------------------------------------------------------

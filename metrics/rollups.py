@@ -33,7 +33,6 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Select,
-    String,
     Subquery,
     Table,
     and_,
@@ -52,7 +51,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from metrics.definitions import ENGAGEMENT_STEPS, Actor
+from metrics.db import BULK_MIN, indexes_after
+from metrics.definitions import ENGAGEMENT_STEPS, Actor, EventType
 from metrics.schema import (
     Id,
     UTCDateTime,
@@ -62,8 +62,6 @@ from metrics.schema import (
     credential_links,
     credentials,
     engagement_events,
-    event_days,
-    event_hours,
     groups,
     organizations,
     rollup_state,
@@ -75,8 +73,9 @@ from metrics.schema import (
 
 c = credentials.c
 e = engagement_events.c
-ROLLUPS = (credential_days, credential_links, event_days, touch_days, touch_links)
-HOURLY = (credential_hours, credential_hour_links, event_hours, touch_hours, touch_hour_links)
+ROLLUPS = (credential_days, credential_links, touch_days, touch_links)
+HOURLY = (credential_hours, credential_hour_links, touch_hours, touch_hour_links)
+EVENT_TYPES = tuple(t.value for t in EventType)  # touch_days' and touch_hours' columns
 ORG = 0  # group_id of the rows that hold a whole organization
 
 
@@ -206,11 +205,10 @@ _credential_links = Table(
       for name in ("organization_id", "group_id", "hour", "gap", "links")),
     prefixes=["TEMPORARY"],
 )
-_event_hours = Table(
+_event_hours = Table(  # events, their credential's firsts, and events of each type
     "rollup_event_hours", _marks,
     *(Column(name, Integer, nullable=False)
-      for name in ("organization_id", "group_id", "hour", "events", "firsts")),
-    Column("event_type", String(40), nullable=False),
+      for name in ("organization_id", "group_id", "hour", "events", "firsts", *EVENT_TYPES)),
     prefixes=["TEMPORARY"],
 )
 _touch_links = Table(
@@ -248,7 +246,7 @@ def mark_credentials(conn: Connection, where: ColumnElement[bool]) -> None:
     over metrics.schema's `credentials` table."""
     mark(conn, days=select(c.organization_id, c.issued_at).where(where),
          recipients=select(c.recipient_id).where(where).distinct())
-    # their events count in event_days under the credential's group
+    # their events count in touch_days under the credential's group
     mark(conn, days=select(e.organization_id, e.occurred_at).where(
         e.credential_id.in_(select(c.id).where(where))))
 
@@ -428,12 +426,13 @@ def _recompute_days(conn: Connection, rows: _Marked | _Whole) -> None:
     (group 0) and per group.
 
     The raw rows are read five times (credentials by hour, their links within the group and
-    within the organization; events by hour and type, their links); every other rollup row is
-    summed from those hourly figures: an organization's rows from its groups' (except the
-    credentials' firsts and links, whose previous credential is the organization's), days
-    from hours. Rows are inserted in the order of each rollup's key: an index grows at its right
-    edge, and one built after a bulk load finds its rows already sorted (1M seed: rollups and
-    their keys ~180 s against ~245 s unsorted; 10M: 1,335 s against 1,344 s)."""
+    within the organization; events by hour with a count per type, and their links); every
+    other rollup row is summed from those hourly figures: an organization's rows from its
+    groups' (except the credentials' firsts and links, whose previous credential is the
+    organization's), days from hours. Rows are inserted in the order of each rollup's key: an
+    index grows at its right edge, and one built after a bulk load finds its rows already
+    sorted (1M seed: rollups and their keys ~180 s against ~245 s unsorted; 10M: 1,335 s
+    against 1,344 s)."""
     rows.clear(conn)
     order = _KeyOrder(conn)
     for table in _HOURLY_TEMP:
@@ -464,10 +463,11 @@ def _recompute_days(conn: Connection, rows: _Marked | _Whole) -> None:
             stmt.where(prev.is_not(None)).group_by(stmt.selected_columns[0], group, hour, gap)))
 
     hour = utc_hour(e.occurred_at)
-    _, stmt = rows.events(e.group_id, hour, e.event_type, func.count(), _nulls(e.prev_at))
+    by_type = [func.sum(case((e.event_type == t, 1), else_=0)) for t in EVENT_TYPES]
+    _, stmt = rows.events(e.group_id, hour, func.count(), _nulls(e.prev_at), *by_type)
     conn.execute(insert(_event_hours).from_select(
-        ["organization_id", "group_id", "hour", "event_type", "events", "firsts"],
-        stmt.group_by(stmt.selected_columns[0], e.group_id, hour, e.event_type)))
+        ["organization_id", "group_id", "hour", "events", "firsts", *EVENT_TYPES],
+        stmt.group_by(stmt.selected_columns[0], e.group_id, hour)))
     day, _ = rows.events()
     gap = day - utc_day(e.prev_at)
     _, stmt = rows.events(e.group_id, hour, gap, func.count())
@@ -477,7 +477,7 @@ def _recompute_days(conn: Connection, rows: _Marked | _Whole) -> None:
                                                     hour, gap)))
     # an event's previous event is its credential's, in the same group: the organization's
     # rows are its groups' sums
-    for table, keys in ((_event_hours, ["event_type"]), (_touch_links, ["gap"])):
+    for table, keys in ((_event_hours, []), (_touch_links, ["gap"])):
         _sum(conn, table, table, ["hour", *keys], group=literal(ORG))
 
     for source, target, keys, same_rows in (  # same_rows: the hourly figures as they are
@@ -485,9 +485,7 @@ def _recompute_days(conn: Connection, rows: _Marked | _Whole) -> None:
             (_credential_hours, credential_days, ["day"], False),
             (_credential_links, credential_hour_links, ["hour", "gap"], True),
             (_credential_links, credential_links, ["day", "gap"], False),
-            (_event_hours, event_hours, ["hour", "event_type"], True),
-            (_event_hours, event_days, ["day", "event_type"], False),
-            (_event_hours, touch_hours, ["hour"], False),
+            (_event_hours, touch_hours, ["hour"], True),
             (_event_hours, touch_days, ["day"], False),
             (_touch_links, touch_hour_links, ["hour", "gap"], True),
             (_touch_links, touch_links, ["day", "gap"], False)):
@@ -555,6 +553,24 @@ def _recompute_state(conn: Connection, orgs: Any) -> None:
     last = (select(func.max(e.occurred_at)).where(e.organization_id == o.id).scalar_subquery())
     conn.execute(insert(rollup_state).from_select(
         ["organization_id", "last_event_at"], select(o.id, last).where(o.id.in_(orgs))))
+
+
+def rebuild_missing(conn: Connection) -> list[int]:
+    """Rebuild the facts and rollups of every organization without a rollup_state row (a
+    migration emptied or created the rollups), in the caller's transaction; returns their ids.
+    On PostgreSQL a large rebuild writes the rollups before it indexes them."""
+    o, s = organizations.c, rollup_state.c
+    missing = [row[0] for row in conn.execute(
+        select(o.id).where(~exists().where(s.organization_id == o.id)).order_by(o.id))]
+    if not missing:
+        return []
+    bulk = conn.dialect.name == "postgresql" and conn.execute(
+        select(func.count()).select_from(credentials)).scalar_one() >= BULK_MIN
+    if bulk:
+        conn.exec_driver_sql("SET LOCAL work_mem = '1GB'")
+    with indexes_after(conn, (*ROLLUPS, *HOURLY), bulk=bulk):
+        rebuild(conn, missing)
+    return missing
 
 
 def rebuild(conn: Connection, organization_ids: Iterable[int], *, facts: bool = True) -> None:

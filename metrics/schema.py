@@ -179,6 +179,12 @@ engagement_events = Table(
 
 _STEP_COLUMNS = [Column(step.key, Integer, nullable=False) for step in ENGAGEMENT_STEPS]
 
+
+def _event_type_columns() -> list[Column[int]]:
+    """A count per event type, named by the type: one row of a day or hour holds every type
+    (a row per type and hour was about one row per event)."""
+    return [Column(t.value, Integer, nullable=False, server_default=text("0")) for t in EventType]
+
 credential_days = Table(
     "credential_days",
     metadata,
@@ -211,19 +217,7 @@ credential_links = Table(
     Index(None, "organization_id", "group_id", "day", postgresql_include=["gap", "links"]),
 )
 
-event_days = Table(
-    "event_days",
-    metadata,
-    Column("organization_id", Id, nullable=False),
-    Column("group_id", Id, nullable=False),
-    Column("day", Integer, nullable=False),
-    Column("event_type", String(40), nullable=False),
-    Column("events", Integer, nullable=False),
-    PrimaryKeyConstraint("organization_id", "group_id", "day", "event_type",
-                         postgresql_include=["events"]),
-)
-
-touch_days = Table(  # events per day, and those that are their credential's first
+touch_days = Table(  # events per day: in all, their credential's firsts, and of each type
     "touch_days",
     metadata,
     Column("organization_id", Id, nullable=False),
@@ -231,6 +225,7 @@ touch_days = Table(  # events per day, and those that are their credential's fir
     Column("day", Integer, nullable=False),
     Column("events", Integer, nullable=False),
     Column("firsts", Integer, nullable=False),
+    *_event_type_columns(),
     PrimaryKeyConstraint("organization_id", "group_id", "day",
                          postgresql_include=["events", "firsts"]),
 )
@@ -276,18 +271,6 @@ credential_hour_links = Table(  # gap: in days, from the previous credential's U
                          postgresql_include=["links"]),
 )
 
-event_hours = Table(
-    "event_hours",
-    metadata,
-    Column("organization_id", Id, nullable=False),
-    Column("group_id", Id, nullable=False),
-    Column("hour", Integer, nullable=False),
-    Column("event_type", String(40), nullable=False),
-    Column("events", Integer, nullable=False),
-    PrimaryKeyConstraint("organization_id", "group_id", "hour", "event_type",
-                         postgresql_include=["events"]),
-)
-
 touch_hours = Table(
     "touch_hours",
     metadata,
@@ -296,6 +279,7 @@ touch_hours = Table(
     Column("hour", Integer, nullable=False),
     Column("events", Integer, nullable=False),
     Column("firsts", Integer, nullable=False),
+    *_event_type_columns(),
     PrimaryKeyConstraint("organization_id", "group_id", "hour",
                          postgresql_include=["events", "firsts"]),
 )

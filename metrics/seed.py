@@ -16,21 +16,17 @@ from datetime import datetime
 from sqlalchemy import (
     Column,
     Connection,
-    Constraint,
     Engine,
-    Index,
     MetaData,
-    PrimaryKeyConstraint,
     Table,
-    UniqueConstraint,
     func,
     insert,
     select,
     text,
 )
-from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from metrics import rollups
+from metrics.db import BULK_MIN, indexes_after
 from metrics.definitions import EventType
 from metrics.schema import credentials, engagement_events, groups, organizations, recipients
 
@@ -124,9 +120,9 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
          progress: Callable[[str], None] = lambda step: None) -> dict[str, int]:
     """Fill the database; returns how many rows of each kind were added.
 
-    On PostgreSQL a large seed loads without the secondary indexes of the two big tables and
-    builds them afterwards (in the same transaction: nobody sees the tables without them),
-    which is several times faster than maintaining them row by row."""
+    On PostgreSQL a large seed loads the big tables and the rollups without their indexes and
+    builds them afterwards (`indexes_after`), several times faster than maintaining them row by
+    row."""
     end_epoch = int(now.timestamp())
     counts = {"organizations": 0, "groups": 0, "recipients": 0, "credentials": 0, "events": 0}
     with engine.begin() as conn:
@@ -159,48 +155,50 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
             people += _people(size)
             counts["organizations"] += 1
             counts["groups"] += n_groups
-        dropped = _drop_indexes(conn, (recipients, credentials, engagement_events)) if bulk else []
-        _staged.create(conn)
-        _staged_events.create(conn)
-        for org in org_rows:
-            progress(f"organization {org.id}: {org.size:,} credentials")
-            counts["recipients"] += _credentials(conn, plan, org, base, end_epoch)
-            counts["credentials"] += org.size
-        progress("engagement events")
-        counts["events"] = _events(conn, plan, end_epoch, base, org_rows)
-        progress("credentials with their facts")
-        _analyze(conn, _staged.name)
-        # the staged credentials, with the facts the rollups keep (steps reached, previous
-        # credential of the recipient), written once rather than inserted and then updated
-        _analyze(conn, _staged_events.name)
-        with_facts = rollups.facts_select(select(_staged).subquery("staged"), _staged_events)
-        conn.execute(insert(credentials).from_select(
-            [col.name for col in with_facts.selected_columns], with_facts))
-        progress("events with their facts")
-        with_facts = rollups.event_facts_select(select(_staged_events).subquery("staged"))
-        conn.execute(insert(engagement_events).from_select(
-            [col.name for col in with_facts.selected_columns], with_facts))
-        _staged.drop(conn)
-        _staged_events.drop(conn)
-        if conn.dialect.name == "postgresql":  # rows were written with explicit ids
-            for table in ("recipients", "credentials", "engagement_events"):
-                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                  f"(SELECT max(id) FROM {table}))"))
-        progress("indexes")
-        _create_indexes(conn, dropped)
+        with indexes_after(conn, (recipients, credentials, engagement_events), bulk=bulk):
+            _load(conn, plan, org_rows, base, end_epoch, counts, progress)
+            progress("indexes")
         _analyze(conn, "credentials")
         _analyze(conn, "engagement_events")
         progress("pre-aggregates")
         # their indexes too are built after the load (the hourly ones are nearly as many rows
         # as the events)
-        dropped = _drop_indexes(conn, (*rollups.ROLLUPS, *rollups.HOURLY)) if bulk else []
-        rollups.rebuild(conn, [org.id for org in org_rows], facts=False)
-        progress("indexes of the pre-aggregates")
-        _create_indexes(conn, dropped)
+        with indexes_after(conn, (*rollups.ROLLUPS, *rollups.HOURLY), bulk=bulk):
+            rollups.rebuild(conn, [org.id for org in org_rows], facts=False)
+            progress("indexes of the pre-aggregates")
     return counts
 
 
-BULK_MIN = 100_000  # from this many credentials, PostgreSQL loads before it indexes
+def _load(conn: Connection, plan: SeedPlan, org_rows: list[_Org], base: int, end_epoch: int,
+          counts: dict[str, int], progress: Callable[[str], None]) -> None:
+    """Credentials and events, generated into staging tables, then written with their facts."""
+    _staged.create(conn)
+    _staged_events.create(conn)
+    for org in org_rows:
+        progress(f"organization {org.id}: {org.size:,} credentials")
+        counts["recipients"] += _credentials(conn, plan, org, base, end_epoch)
+        counts["credentials"] += org.size
+    progress("engagement events")
+    counts["events"] = _events(conn, plan, end_epoch, base, org_rows)
+    progress("credentials with their facts")
+    _analyze(conn, _staged.name)
+    # the staged credentials, with the facts the rollups keep (steps reached, previous
+    # credential of the recipient), written once rather than inserted and then updated
+    _analyze(conn, _staged_events.name)
+    with_facts = rollups.facts_select(select(_staged).subquery("staged"), _staged_events)
+    conn.execute(insert(credentials).from_select(
+        [col.name for col in with_facts.selected_columns], with_facts))
+    progress("events with their facts")
+    with_facts = rollups.event_facts_select(select(_staged_events).subquery("staged"))
+    conn.execute(insert(engagement_events).from_select(
+        [col.name for col in with_facts.selected_columns], with_facts))
+    _staged.drop(conn)
+    _staged_events.drop(conn)
+    if conn.dialect.name == "postgresql":  # rows were written with explicit ids
+        for table in ("recipients", "credentials", "engagement_events"):
+            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                              f"(SELECT max(id) FROM {table}))"))
+
 
 _staged = Table(  # credentials as generated, before their facts are known
     "seed_credentials", MetaData(),
@@ -236,33 +234,6 @@ class _Org:
 def _people(size: int) -> int:
     """How many recipients an organization of `size` credentials has: ~1.4 credentials each."""
     return max(1, int(size * 0.7))
-
-
-def _drop_indexes(conn: Connection, tables: tuple[Table, ...]) -> list[Index | Constraint]:
-    """Every index of the tables, their primary and unique keys included: rows written in the
-    facts' order (by recipient, by credential) would land all over each B-tree; built after
-    the load, each index is one sort."""
-    dropped: list[Index | Constraint] = []
-    for table in tables:
-        keys = [k for k in table.constraints
-                if isinstance(k, PrimaryKeyConstraint | UniqueConstraint)]
-        for ix in table.indexes:
-            ix.drop(conn)
-        for key in keys:
-            conn.execute(DropConstraint(key))
-        dropped += [*keys, *table.indexes]
-    return dropped
-
-
-def _create_indexes(conn: Connection, dropped: list[Index | Constraint]) -> None:
-    if not dropped:
-        return
-    conn.execute(text("SET LOCAL max_parallel_maintenance_workers = 2"))
-    for item in dropped:  # keys first: they are what the indexes' tables are looked up by
-        if isinstance(item, Index):
-            item.create(conn)
-        else:
-            conn.execute(AddConstraint(item))
 
 
 def _issued_epoch(j: str, plan: SeedPlan, end_epoch: int) -> str:

@@ -1,5 +1,5 @@
 """Pre-aggregates: per-credential facts, credential_days, credential_links, event_days,
-rollup_state; filled from the stored rows.
+rollup_state; filled from the stored rows after the upgrade (metrics.db.upgrade).
 
 Revision ID: 0005
 Revises: 0004
@@ -105,12 +105,8 @@ def upgrade() -> None:
         sa.Column("last_event_at", Instant, nullable=True),
         sa.PrimaryKeyConstraint("organization_id", name="pk_rollup_state"),
     )
-    from metrics import rollups  # the stored rows -> facts and rollups
-
-    conn = op.get_bind()
-    org_ids = [row[0] for row in conn.execute(sa.text("SELECT id FROM organizations"))]
-    if org_ids:
-        rollups.rebuild(conn, org_ids)
+    # the facts and rollups are computed from the stored rows once the schema is current
+    # (metrics.db.upgrade rebuilds every organization without a rollup_state row)
 
 
 def downgrade() -> None:

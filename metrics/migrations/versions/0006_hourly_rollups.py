@@ -1,5 +1,6 @@
 """Hourly pre-aggregates: the partial days at a range's edges (local midnights are rarely UTC
-midnights) read whole hours from these rather than raw rows; filled from the stored rows.
+midnights) read whole hours from these rather than raw rows; filled from the stored rows after
+the upgrade (metrics.db.upgrade).
 
 Revision ID: 0006
 Revises: 0005
@@ -51,12 +52,9 @@ def upgrade() -> None:
             sa.PrimaryKeyConstraint("organization_id", "group_id", *key, name=f"pk_{table}",
                                     postgresql_include=include),
         )
-    from metrics import rollups  # the stored rows -> every rollup, hours included
-
-    conn = op.get_bind()
-    org_ids = [row[0] for row in conn.execute(sa.text("SELECT id FROM organizations"))]
-    if org_ids:
-        rollups.rebuild(conn, org_ids, facts=False)
+    # every rollup, hours included, is rebuilt from the stored rows once the schema is current
+    # (metrics.db.upgrade rebuilds every organization without a rollup_state row)
+    op.execute("DELETE FROM rollup_state")
 
 
 def downgrade() -> None:
