@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, Literal, NamedTuple, TypeAlias
@@ -91,11 +91,18 @@ Values = dict[str, int]
 @dataclass(frozen=True)
 class Window:
     """One range [start, end) of instants (None: unbounded), cut into whole UTC days, whole
-    UTC hours around them, and remnants of less than an hour (zones at :30 and :45)."""
+    UTC hours around them, and remnants of less than an hour (zones at :30 and :45). Without
+    `hourly` rollups (a group's: only organizations have them), the remnants are everything
+    outside the whole days."""
 
     k: int
     start: datetime | None
     end: datetime | None
+    hourly: bool = True
+
+    def daily(self) -> Window:
+        """The same range, read from daily rollups and raw rows only."""
+        return replace(self, hourly=False)
 
     @property
     def grid(self) -> tuple[int, int] | None:
@@ -114,9 +121,18 @@ class Window:
         return (first, last) if first < last else None
 
     @property
+    def counted(self) -> tuple[int, int] | None:
+        """[lo, hi): the hours the rollups count (whole hours, or whole days without hourly
+        rollups)."""
+        if self.hourly:
+            return self.grid
+        days = self.days
+        return (days[0] * 24, days[1] * 24) if days else None
+
+    @property
     def hours(self) -> list[tuple[int, int]]:
         """The whole hours inside the range but outside its whole days."""
-        grid, days = self.grid, self.days
+        grid, days = self.counted, self.days
         if grid is None:
             return []
         if days is None:
@@ -126,8 +142,8 @@ class Window:
 
     @property
     def remnants(self) -> list[tuple[datetime, datetime]]:
-        """The parts of the range outside its whole hours (read from raw rows)."""
-        grid = self.grid
+        """The parts of the range outside the hours the rollups count (read from raw rows)."""
+        grid = self.counted
         if grid is None:
             assert self.start is not None and self.end is not None
             return [(self.start, self.end)] if self.start < self.end else []
@@ -140,10 +156,10 @@ class Window:
 
     @property
     def partial(self) -> tuple[datetime, datetime, datetime, datetime] | None:
-        """(a, D, lo, hi): rows in the whole hours [lo, hi) whose previous row is in [a, D),
+        """(a, D, lo, hi): rows in the counted hours [lo, hi) whose previous row is in [a, D),
         the part of the range's first UTC day after its start (the links count only previous
         rows on whole days)."""
-        grid = self.grid
+        grid = self.counted
         if grid is None or self.start is None:
             return None
         first_day = day_at(math.ceil(_epoch(self.start) / 86400))
@@ -156,7 +172,7 @@ class Window:
     def end_links(self) -> tuple[int, int, int] | None:
         """(hlo, hhi, most): the whole hours after the range's whole days, on day E, whose
         rows' previous row is on a day >= A (gap <= most = E - A)."""
-        grid = self.grid
+        grid = self.counted
         if grid is None or self.start is None or self.end is None:
             return None
         first = math.ceil(grid[0] / 24)
@@ -496,6 +512,8 @@ def _distinct(execute: Execute, conn: Connection, statement: Executable, distinc
     dialect = conn.dialect.name
     out = {key: dict.fromkeys(names, 0) for key in level.keys(windows)}
     starts = {w.k: w.start for w in windows}
+    if level.mode == "groups":  # hourly rollups are the organizations'
+        windows = [w.daily() for w in windows]
     spans = [w for w in windows if w.days]
     if any(w.days and w.days[1] == AFTER and w.start for w in spans):
         # an open end: up to the last day with rows
