@@ -89,10 +89,20 @@ class utc_day(FunctionElement[int]):  # noqa: N801 (a SQL function)
     inherit_cache = True
 
 
+# PostgreSQL: whole days and hours of the interval since 1900-01-01 UTC (a difference of two
+# instants is in days and hours, whatever the session's timezone), exact integers in
+# double precision; 4x cheaper than extract(epoch ...), which is numeric, on the seed's and
+# rebuilds' tens of millions of rows. Counted from 1900 so any instant here is after it (a
+# negative interval would round its days towards zero).
+_SINCE_1900 = "TIMESTAMPTZ '1900-01-01 00:00:00+00'"
+_DAYS_1900_TO_1970 = 25567
+
+
 @compiles(utc_day, "postgresql")
 def _utc_day_pg(element: utc_day, compiler: SQLCompiler, **kw: Any) -> str:
     (arg,) = element.clauses
-    return f"CAST(floor(extract(epoch FROM {compiler.process(arg, **kw)}) / 86400) AS INTEGER)"
+    since = f"({compiler.process(arg, **kw)} - {_SINCE_1900})"
+    return f"(CAST(date_part('day', {since}) AS INTEGER) - {_DAYS_1900_TO_1970})"
 
 
 @compiles(utc_day, "sqlite")
@@ -112,7 +122,9 @@ class utc_hour(FunctionElement[int]):  # noqa: N801 (a SQL function)
 @compiles(utc_hour, "postgresql")
 def _utc_hour_pg(element: utc_hour, compiler: SQLCompiler, **kw: Any) -> str:
     (arg,) = element.clauses
-    return f"CAST(floor(extract(epoch FROM {compiler.process(arg, **kw)}) / 3600) AS INTEGER)"
+    since = f"({compiler.process(arg, **kw)} - {_SINCE_1900})"
+    return (f"(CAST(date_part('day', {since}) * 24 + date_part('hour', {since}) AS INTEGER)"
+            f" - {_DAYS_1900_TO_1970 * 24})")
 
 
 @compiles(utc_hour, "sqlite")

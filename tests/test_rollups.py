@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import csv
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, func, inspect, select
+from sqlalchemy import Connection, func, inspect, literal, select
 
 from metrics import rollups
 from metrics.catalog import list_groups, list_organizations, resolve_organization
@@ -19,7 +19,13 @@ from metrics.db import upgrade
 from metrics.importer import import_files
 from metrics.parse import parse
 from metrics.run import run
-from metrics.schema import credential_links, credentials, engagement_events, rollup_state
+from metrics.schema import (
+    UTCDateTime,
+    credential_links,
+    credentials,
+    engagement_events,
+    rollup_state,
+)
 from metrics.seed import SeedPlan, seed
 from tests.conftest import SEEDED_AT, Database
 
@@ -237,3 +243,23 @@ def test_an_upgrade_rebuilds_what_the_migrations_emptied(synthetic: Database,
                              "America/New_York", NOW)
     assert fast == raw
     assert any("touch_days" in s for s in fast.sql)  # type: ignore[attr-defined]
+
+
+EDGE_INSTANTS = ("1969-12-31 23:59:59.999999", "1970-01-01 00:00:00", "1955-06-01 12:30:00",
+                 "2026-03-08 06:59:59.999999", "2026-03-08 07:00:00", "2199-12-31 23:59:59.999999")
+
+
+def test_utc_day_and_hour_are_floors_of_the_time_since_1970(db: Database) -> None:
+    """The rollups' day and hour numbers, in SQL, equal Python's floor division of the time
+    since 1970-01-01 UTC, at the edges of days and hours and before 1970, whatever the
+    session's timezone."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    with db.engine.connect() as conn:
+        if db.backend == "postgresql":
+            conn.exec_driver_sql("SET TIME ZONE 'Asia/Kathmandu'")
+        for text_ in EDGE_INSTANTS:
+            instant = datetime.fromisoformat(text_).replace(tzinfo=UTC)
+            value = literal(instant, UTCDateTime())
+            day, hour = conn.execute(select(rollups.utc_day(value), rollups.utc_hour(value))).one()
+            since = instant - epoch
+            assert (day, hour) == (since // timedelta(days=1), since // timedelta(hours=1)), text_
