@@ -227,7 +227,7 @@ touch_days = Table(  # events per day: in all, their credential's firsts, and of
     Column("firsts", Integer, nullable=False),
     *_event_type_columns(),
     PrimaryKeyConstraint("organization_id", "group_id", "day",
-                         postgresql_include=["events", "firsts"]),
+                         postgresql_include=["events", "firsts", *(t.value for t in EventType)]),
 )
 
 touch_links = Table(  # events by day and days since their credential's previous event
@@ -281,7 +281,7 @@ touch_hours = Table(
     Column("firsts", Integer, nullable=False),
     *_event_type_columns(),
     PrimaryKeyConstraint("organization_id", "group_id", "hour",
-                         postgresql_include=["events", "firsts"]),
+                         postgresql_include=["events", "firsts", *(t.value for t in EventType)]),
 )
 
 touch_hour_links = Table(

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
+import pytest
 import yaml
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, text
 
-from metrics.db import HEAD_REVISION, current_revision
+from metrics.db import HEAD_REVISION, current_revision, make_engine, normalize_url
 from metrics.schema import metadata
-from tests.conftest import Database
+from tests.conftest import PG_URL, Database
 
 ROOT = Path(__file__).parents[1]
 
@@ -37,6 +40,32 @@ def test_migrated_schema_equals_the_models(db: Database) -> None:
         context = MigrationContext.configure(
             conn, opts={"compare_type": True, "include_name": _ours_only})
         assert compare_metadata(context, metadata) == []
+
+
+@pytest.mark.postgres
+def test_migrated_indexes_equal_the_models_on_postgresql(pg_db: Database, pg_admin: Engine
+                                                          ) -> None:
+    """Every index of the migrated schema, as PostgreSQL defines it (INCLUDE columns, partial
+    predicates), equals the one the models create: answers rely on index-only reads."""
+    def definitions(engine: Engine) -> set[tuple[str, str]]:
+        with engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT tablename, indexdef FROM pg_indexes "
+                "WHERE schemaname = current_schema()")).all()
+            schema = conn.execute(text("SELECT current_schema()")).scalar_one()
+        return {(t, d.replace(f"{schema}.", "")) for t, d in rows if t in metadata.tables}
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with pg_admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    created = make_engine(normalize_url(PG_URL) + f"?options=-csearch_path%3D{schema}")
+    try:
+        metadata.create_all(created)
+        assert definitions(pg_db.engine) == definitions(created)
+    finally:
+        created.dispose()
+        with pg_admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 def test_slack_store_tables_match_slack_sdk(db: Database) -> None:
