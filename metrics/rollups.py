@@ -322,30 +322,38 @@ def facts_select(target: Subquery, events: Any = engagement_events) -> Select[An
 
     `target` needs id, recipient_id, group_id and issued_at, and must hold every credential of
     its recipients (the previous credential of a recipient is one of them); `events` is the
-    table their events are in (engagement_events, or a writer's staging table like it)."""
+    table their events are in: engagement_events, or a writer's staging table that holds only
+    the target's events. A target with a `steps` column (a generator that knows them) keeps
+    it."""
     t, ev = target.c, events.c
-    steps = (select(ev.credential_id.label("id"), steps_mask(ev).label("steps"))
-             .where(ev.credential_id.in_(select(t.id)))
-             .group_by(ev.credential_id).subquery("reached"))
     order = [t.issued_at, t.id]
-    return select(
-        *t,
-        func.coalesce(steps.c.steps, 0).label("steps"),
+    prev = [
         over(func.lag(t.issued_at), partition_by=t.recipient_id, order_by=order)
         .label("org_prev_at"),
         over(func.lag(t.issued_at), partition_by=[t.recipient_id, t.group_id], order_by=order)
         .label("group_prev_at"),
-    ).select_from(target.outerjoin(steps, steps.c.id == t.id))
+    ]
+    if "steps" in t:
+        return select(*t, *prev)
+    reached = select(ev.credential_id.label("id"), steps_mask(ev).label("steps"))
+    if events is engagement_events:
+        reached = reached.where(ev.credential_id.in_(select(t.id)))
+    steps = reached.group_by(ev.credential_id).subquery("reached")
+    return select(*t, func.coalesce(steps.c.steps, 0).label("steps"), *prev
+                  ).select_from(target.outerjoin(steps, steps.c.id == t.id))
 
 
 def event_facts_select(target: Subquery) -> Select[Any]:
     """`target`'s columns plus each event's facts: prev_at, the time of the previous event of
-    the same credential (by time, then id), and group_id, its credential's group. `target`
-    (id, credential_id, occurred_at) must hold every event of its credentials."""
+    the same credential (by time, then id), and group_id, its credential's group (unless
+    `target` has it already). `target` (id, credential_id, occurred_at) must hold every event
+    of its credentials."""
     t = target.c
-    return (select(*t, over(func.lag(t.occurred_at), partition_by=t.credential_id,
-                            order_by=[t.occurred_at, t.id]).label("prev_at"),
-                   c.group_id.label("group_id"))
+    prev_at = over(func.lag(t.occurred_at), partition_by=t.credential_id,
+                   order_by=[t.occurred_at, t.id]).label("prev_at")
+    if "group_id" in t:
+        return select(*t, prev_at)
+    return (select(*t, prev_at, c.group_id.label("group_id"))
             .select_from(target.join(credentials, c.id == t.credential_id)))
 
 

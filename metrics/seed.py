@@ -9,6 +9,7 @@ row passes through Python.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,9 +20,11 @@ from sqlalchemy import (
     Engine,
     MetaData,
     Table,
+    column,
     func,
     insert,
     select,
+    table,
     text,
 )
 
@@ -171,47 +174,40 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
 
 def _load(conn: Connection, plan: SeedPlan, org_rows: list[_Org], base: int, end_epoch: int,
           counts: dict[str, int], progress: Callable[[str], None]) -> None:
-    """Credentials and events, generated into staging tables, then written with their facts."""
+    """Credentials, generated into a staging table and written with the recipients' facts;
+    events, generated with their facts straight into their table."""
+    events = _Events(plan, end_epoch, base + sum(org.size for org in org_rows))
     _staged.create(conn)
-    _staged_events.create(conn)
     for org in org_rows:
         progress(f"organization {org.id}: {org.size:,} credentials")
-        counts["recipients"] += _credentials(conn, plan, org, base, end_epoch)
+        counts["recipients"] += _credentials(conn, plan, org, base, end_epoch, events)
         counts["credentials"] += org.size
-    progress("engagement events")
-    counts["events"] = _events(conn, plan, end_epoch, base, org_rows)
     progress("credentials with their facts")
     _analyze(conn, _staged.name)
-    # the staged credentials, with the facts the rollups keep (steps reached, previous
-    # credential of the recipient), written once rather than inserted and then updated
-    _analyze(conn, _staged_events.name)
-    with_facts = rollups.facts_select(select(_staged).subquery("staged"), _staged_events)
+    # the staged credentials, with the previous credential of their recipient, written once
+    # rather than inserted and then updated
+    with_facts = rollups.facts_select(select(_staged).subquery("staged"))
     conn.execute(insert(credentials).from_select(
         [col.name for col in with_facts.selected_columns], with_facts))
-    progress("events with their facts")
-    with_facts = rollups.event_facts_select(select(_staged_events).subquery("staged"))
-    conn.execute(insert(engagement_events).from_select(
-        [col.name for col in with_facts.selected_columns], with_facts))
     _staged.drop(conn)
-    _staged_events.drop(conn)
+    progress("engagement events")
+    before = conn.execute(text("SELECT count(*) FROM engagement_events")).scalar_one()
+    first_id = conn.execute(text("SELECT coalesce(max(id), 0) + 1 FROM engagement_events")
+                            ).scalar_one()
+    prefix = f"E{plan.seed}-{before}-"  # event ids stay unique when seeding again
+    for org in org_rows:
+        counts["events"] += _events(conn, events, base, org, first_id, prefix)
     if conn.dialect.name == "postgresql":  # rows were written with explicit ids
-        for table in ("recipients", "credentials", "engagement_events"):
-            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                              f"(SELECT max(id) FROM {table}))"))
+        for table_name in ("recipients", "credentials", "engagement_events"):
+            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table_name}', 'id'), "
+                              f"(SELECT max(id) FROM {table_name}))"))
 
 
-_staged = Table(  # credentials as generated, before their facts are known
+_staged = Table(  # credentials as generated, before their recipients' facts are known
     "seed_credentials", MetaData(),
     *(Column(col.name, col.type) for col in credentials.c
       if col.name in ("id", "organization_id", "external_id", "group_id", "recipient_id",
-                      "issued_at", "expires_at", "kind")),
-    prefixes=["TEMPORARY"],
-)
-
-_staged_events = Table(  # events as generated, before their facts are known
-    "seed_events", MetaData(),
-    *(Column(col.name, col.type) for col in engagement_events.c
-      if col.name not in ("prev_at", "group_id")),
+                      "issued_at", "expires_at", "kind", "steps")),
     prefixes=["TEMPORARY"],
 )
 
@@ -241,8 +237,11 @@ def _issued_epoch(j: str, plan: SeedPlan, end_epoch: int) -> str:
     return f"({end_epoch} - {_skewed(j, (0, 1), plan.seed, YEARS * 365 * 86400, high=False)})"
 
 
-def _credentials(conn: Connection, plan: SeedPlan, org: _Org, base: int, end_epoch: int) -> int:
-    """The organization's recipients and credentials; returns how many recipients."""
+def _credentials(conn: Connection, plan: SeedPlan, org: _Org, base: int, end_epoch: int,
+                 events: _Events) -> int:
+    """The organization's recipients and credentials (with the engagement steps their events
+    reach: the events are functions of the credential's row, see `_events`); returns how many
+    recipients."""
     people = _people(org.size)
     conn.execute(text(
         f"{_counter(conn, people)} INSERT INTO recipients (id, organization_id, email, name) "
@@ -250,15 +249,30 @@ def _credentials(conn: Connection, plan: SeedPlan, org: _Org, base: int, end_epo
         "'Person ' || i FROM n"))
     j = f"(i - 1 + {org.offset})"  # the row's number in the whole seed
     conn.execute(text(
-        f"{_counter(conn, org.size)} INSERT INTO {_staged.name} (id, organization_id, "
-        "external_id, group_id, recipient_id, issued_at, expires_at, kind) "
+        f"{_counter(conn, org.size)}, c AS (SELECT i, {events.count(j)} AS k FROM n "
+        f"{_fence(conn)}) "
+        f"INSERT INTO {_staged.name} (id, organization_id, external_id, group_id, "
+        "recipient_id, issued_at, expires_at, kind, steps) "
         f"SELECT {base} + {j}, {org.id}, 'S{org.id}-' || {_padded(conn, 'i')}, "
-        f"{org.gmin} + ({_draw_square('i', 2, plan.seed)} * {org.n_groups} / {M}), "
+        f"{_group(org, 'i', plan.seed)}, "
         f"{org.rmin} + {_pick('i', 3, plan.seed, people)}, "
         f"{_instant(conn, _issued_epoch(j, plan, end_epoch))}, NULL, "
-        f"CASE WHEN {_below('i', 4, plan.seed, 0.3)} THEN 'badge' ELSE 'certificate' END "
-        "FROM n"))
+        f"CASE WHEN {_below('i', 4, plan.seed, 0.3)} THEN 'badge' ELSE 'certificate' END, "
+        f"{events.steps(conn, j, 'c.k')} FROM c"))
     return people
+
+
+def _fence(conn: Connection) -> str:
+    """Ends a subquery PostgreSQL and SQLite compute once per row rather than inline into
+    every use of its columns."""
+    return "OFFSET 0" if conn.dialect.name == "postgresql" else "LIMIT -1 OFFSET 0"
+
+
+def _group(org: _Org, i: str, seed: int) -> str:
+    """The group of the organization's credential number i (from 1)."""
+    return f"({org.gmin} + ({_draw_square(i, 2, seed)} * {org.n_groups} / {M}))"
+
+
 EVENT_MIX = (  # (event type, share of all events, owner share)
     (EventType.VIEW, 0.55, 0.6), (EventType.PDF_DOWNLOAD, 0.12, 1.0),
     (EventType.IMAGE_DOWNLOAD, 0.05, 1.0), (EventType.LINKEDIN_SHARE, 0.1, 1.0),
@@ -268,40 +282,107 @@ EVENT_MIX = (  # (event type, share of all events, owner share)
 )
 
 
-def _events(conn: Connection, plan: SeedPlan, end_epoch: int, base: int,
-            orgs: list[_Org]) -> int:
-    """Events on random credentials of the seed, after their issue date, at most up to now.
+class _Events:
+    """A credential's events, as functions of its row j in the seed: how many (Poisson with the
+    plan's mean, as if each event picked a credential at random), and for its event m (row
+    r = j * K + m of the events) the type, the actor and the time: issue time plus a delay that
+    grows with m, within a span of mostly a few weeks (early events are denser). Each event's
+    previous event is therefore the same credential's event m - 1, and the steps a credential
+    reaches follow from its events' draws: the generator writes both facts itself, with no
+    staging table, window or join."""
 
-    A credential's id, organization and issue time are functions of its row number j in the
-    seed, so events are computed without reading the credentials back."""
-    n = int(plan.credentials * plan.events_per_credential)
-    if n == 0 or not orgs:
-        return 0
-    before = conn.execute(text("SELECT count(*) FROM engagement_events")).scalar_one()
-    first_id = conn.execute(text("SELECT coalesce(max(id), 0) + 1 FROM engagement_events")
-                            ).scalar_one()
-    prefix = f"E{plan.seed}-{before}-"  # event ids stay unique when seeding again
-    cases, edge = [], 0.0
-    for event, share, _owner in EVENT_MIX:
-        edge += share
-        cases.append(f"WHEN u < {int(edge * M)} THEN '{event.value}'")
-    owner = f"CASE WHEN {_below('i', 7, plan.seed, 0.7)} THEN 'owner' ELSE 'guest' END"
-    total = sum(org.size for org in orgs)
-    # a fence: the draw is computed once per row, not once per WHEN
-    fence = "OFFSET 0" if conn.dialect.name == "postgresql" else "LIMIT -1 OFFSET 0"
-    org_of = " ".join(f"WHEN p.j < {org.offset + org.size} THEN {org.id}" for org in orgs[:-1])
-    org_of = f"CASE {org_of} ELSE {orgs[-1].id} END" if org_of else str(orgs[-1].id)
-    delay = _skewed("p.i", (8, 9), plan.seed, 60 * 86400, high=False)  # mostly soon after
-    least = "least" if conn.dialect.name == "postgresql" else "min"
-    occurred = _instant(conn, f"{least}({_issued_epoch('p.j', plan, end_epoch)} + {delay}, "
-                              f"{end_epoch})")
-    conn.execute(text(
-        f"{_counter(conn, n)}, drawn AS (SELECT i, {_draw('i', 6, plan.seed)} AS u FROM n "
-        f"{fence}), "
-        f"p AS (SELECT i, {_pick('i', 5, plan.seed, total)} AS j, "
-        f"CASE {' '.join(cases)} ELSE 'view' END AS kind, {owner} AS actor FROM drawn) "
-        f"INSERT INTO {_staged_events.name} (id, organization_id, credential_id, event_type, "
-        "actor, occurred_at, external_id) "
-        f"SELECT {first_id} + p.i - 1, {org_of}, {base} + p.j, p.kind, p.actor, {occurred}, "
-        f"'{prefix}' || {_padded(conn, 'p.i')} FROM p"))
-    return n
+    SPAN = 60 * 86400  # the longest span of a credential's events, in seconds
+
+    def __init__(self, plan: SeedPlan, end_epoch: int, credentials: int) -> None:
+        self.plan, self.end = plan, end_epoch
+        mean = plan.events_per_credential
+        edges, cdf, term, k = [], 0.0, math.exp(-mean), 0
+        while mean > 0 and cdf + term < 1 - 1e-9 and k < 200:
+            cdf += term
+            edges.append(int(cdf * M))
+            k += 1
+            term *= mean / k
+        self.edges = edges  # u < edges[k] -> k events
+        self.most = len(edges)  # at most this many events
+        self.K = self.most + 1
+        if credentials * self.K >= 2 ** 31:
+            raise ValueError(
+                f"{credentials:,} credentials with up to {self.most} events each exceed the "
+                "generator's 31-bit row numbers: seed fewer credentials or events per credential")
+
+    def count(self, j: str) -> str:
+        if not self.edges:
+            return "0"
+        u = _draw(j, 10, self.plan.seed)
+        cases = " ".join(f"WHEN {u} < {edge} THEN {k}" for k, edge in enumerate(self.edges))
+        return f"(CASE {cases} ELSE {self.most} END)"
+
+    def row(self, j: str, m: str) -> str:
+        return f"({j} * {self.K} + {m})"
+
+    def type_(self, u: str) -> str:
+        cases, edge = [], 0.0
+        for event, share, _owner in EVENT_MIX:
+            edge += share
+            cases.append(f"WHEN {u} < {int(edge * M)} THEN '{event.value}'")
+        return f"(CASE {' '.join(cases)} ELSE 'view' END)"
+
+    def actor(self, r: str) -> str:
+        return f"(CASE WHEN {_below(r, 7, self.plan.seed, 0.7)} THEN 'owner' ELSE 'guest' END)"
+
+    def epoch(self, conn: Connection, j: str, k: str, m: str, r: str) -> str:
+        """The time of event m (row r) of a credential with k events, in seconds."""
+        span = _skewed(j, (8, 9), self.plan.seed, self.SPAN, high=False)
+        f = f"(({m}) * 1000 + {_pick(r, 11, self.plan.seed, 1000)})"  # grows with m
+        least = "least" if conn.dialect.name == "postgresql" else "min"
+        issued = _issued_epoch(j, self.plan, self.end)
+        return f"{least}({issued} + {span} * {f} * {f} / ({k} * {k} * 1000000), {self.end})"
+
+    def steps(self, conn: Connection, j: str, k: str) -> str:
+        """The engagement steps the events of credential row j (k of them) reach, as the
+        rollups' `steps_mask` defines them."""
+        x = table("x", column("event_type"), column("actor"))
+        mask = rollups.steps_mask(x.c).compile(
+            dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+        r = self.row(j, "s.m")
+        pg = conn.dialect.name == "postgresql"
+        series = f"generate_series(0, {k} - 1) AS s(m)" if pg else "s"
+        draws = (f"SELECT {self.type_('u')} AS event_type, {self.actor('r')} AS actor "
+                 f"FROM (SELECT r, {_draw('r', 6, self.plan.seed)} AS u "
+                 f"FROM (SELECT {r} AS r FROM {series}) AS rows {_fence(conn)}) AS drawn")
+        body = f"SELECT coalesce({mask}, 0) FROM ({draws}) AS x"
+        if pg:
+            return f"({body})"
+        return (f"(WITH RECURSIVE s(m) AS (SELECT 0 WHERE {k} > 0 UNION ALL SELECT m + 1 FROM s "
+                f"WHERE m + 1 < {k}) {body})")
+
+
+def _events(conn: Connection, events: _Events, base: int, org: _Org, first_id: int,
+            prefix: str) -> int:
+    """The organization's events with their facts (prev_at, group_id); returns how many."""
+    plan = events.plan
+    j = f"(i - 1 + {org.offset})"
+    at = _instant(conn, events.epoch(conn, "j", "k", "m", "r"))
+    prev = _instant(conn, events.epoch(conn, "j", "k", "m - 1", "r - 1"))
+    columns = "i, j, k"
+    if conn.dialect.name == "postgresql":
+        expand = ("ev AS (SELECT c.i, c.j, c.k, s.m FROM c, generate_series(0, c.k - 1) "
+                  "AS s(m))")
+    else:
+        expand = (f"ev(i, j, k, m) AS (SELECT {columns}, 0 FROM c WHERE k > 0 UNION ALL "
+                  f"SELECT {columns}, m + 1 FROM ev WHERE m + 1 < k)")
+    rows = conn.execute(text(
+        f"{_counter(conn, org.size)}, c AS (SELECT i, {j} AS j, {events.count(j)} AS k FROM n "
+        f"{_fence(conn)}), {expand}, "
+        f"d AS (SELECT i, j, k, m, r, {_draw('r', 6, plan.seed)} AS u FROM "
+        f"(SELECT i, j, k, m, {events.row('j', 'm')} AS r FROM ev) AS rows {_fence(conn)}) "
+        "INSERT INTO engagement_events (id, organization_id, credential_id, event_type, actor, "
+        "occurred_at, external_id, prev_at, group_id) "
+        f"SELECT {first_id} + r, {org.id}, {base} + j, {events.type_('u')}, {events.actor('r')}, "
+        f"{at}, '{prefix}' || {_padded(conn, 'r')}, "
+        f"CASE WHEN m = 0 THEN NULL ELSE {prev} END, {_group(org, 'i', plan.seed)} FROM d"))
+    if rows.rowcount >= 0:
+        return int(rows.rowcount)
+    return int(conn.execute(text(  # SQLite does not count the rows of INSERT ... SELECT
+        "SELECT count(*) FROM engagement_events WHERE organization_id = :org AND id >= :first"),
+        {"org": org.id, "first": first_id}).scalar_one())
