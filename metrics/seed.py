@@ -31,9 +31,11 @@ from sqlalchemy import (
 from metrics import rollups
 from metrics.db import BULK_MIN, indexes_after
 from metrics.definitions import EventType
+from metrics.errors import UserError
 from metrics.schema import credentials, engagement_events, groups, organizations, recipients
 
 M = 4294967296  # 2^32
+MAX_EVENTS_PER_CREDENTIAL = 100
 YEARS = 3
 
 
@@ -47,7 +49,7 @@ class SeedPlan:
     @property
     def steps(self) -> int:
         """How many times `seed` reports progress."""
-        return self.orgs + 7
+        return self.orgs + 6
 
     def org_sizes(self) -> list[int]:
         """Very different sizes: the first ~20% of all credentials, the rest Zipf-like."""
@@ -141,6 +143,7 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
                                 ).scalar_one()) + 1
         people = int(conn.execute(select(func.coalesce(func.max(recipients.c.id), 0))
                                   ).scalar_one()) + 1
+        events = _Events(plan, end_epoch, base + plan.credentials)  # refuses before any write
         org_rows: list[_Org] = []
         offset = 0
         for index, size in enumerate(sizes):
@@ -159,7 +162,7 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
             counts["organizations"] += 1
             counts["groups"] += n_groups
         with indexes_after(conn, (recipients, credentials, engagement_events), bulk=bulk):
-            _load(conn, plan, org_rows, base, end_epoch, counts, progress)
+            _load(conn, plan, events, org_rows, base, end_epoch, counts, progress)
             progress("indexes")
         _analyze(conn, "credentials")
         _analyze(conn, "engagement_events")
@@ -172,11 +175,10 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
     return counts
 
 
-def _load(conn: Connection, plan: SeedPlan, org_rows: list[_Org], base: int, end_epoch: int,
-          counts: dict[str, int], progress: Callable[[str], None]) -> None:
+def _load(conn: Connection, plan: SeedPlan, events: _Events, org_rows: list[_Org], base: int,
+          end_epoch: int, counts: dict[str, int], progress: Callable[[str], None]) -> None:
     """Credentials, generated into a staging table and written with the recipients' facts;
     events, generated with their facts straight into their table."""
-    events = _Events(plan, end_epoch, base + sum(org.size for org in org_rows))
     _staged.create(conn)
     for org in org_rows:
         progress(f"organization {org.id}: {org.size:,} credentials")
@@ -293,11 +295,17 @@ class _Events:
 
     SPAN = 60 * 86400  # the longest span of a credential's events, in seconds
 
-    def __init__(self, plan: SeedPlan, end_epoch: int, credentials: int) -> None:
+    def __init__(self, plan: SeedPlan, end_epoch: int, rows: int) -> None:
+        """`rows`: the credential rows j the events are for, this seed's and any before."""
         self.plan, self.end = plan, end_epoch
         mean = plan.events_per_credential
+        if mean > MAX_EVENTS_PER_CREDENTIAL:
+            raise UserError(
+                f"{mean:g} events per credential on average is more than the generator makes "
+                f"(at most {MAX_EVENTS_PER_CREDENTIAL}).",
+                [f"credstats seed --credentials {plan.credentials} --events-per-credential 5"])
         edges, cdf, term, k = [], 0.0, math.exp(-mean), 0
-        while mean > 0 and cdf + term < 1 - 1e-9 and k < 200:
+        while mean > 0 and cdf + term < 1 - 1e-9:  # the Poisson distribution's CDF
             cdf += term
             edges.append(int(cdf * M))
             k += 1
@@ -305,10 +313,13 @@ class _Events:
         self.edges = edges  # u < edges[k] -> k events
         self.most = len(edges)  # at most this many events
         self.K = self.most + 1
-        if credentials * self.K >= 2 ** 31:
-            raise ValueError(
-                f"{credentials:,} credentials with up to {self.most} events each exceed the "
-                "generator's 31-bit row numbers: seed fewer credentials or events per credential")
+        if rows * self.K >= 2 ** 31:
+            most = 2 ** 31 // self.K
+            raise UserError(
+                f"{plan.credentials:,} credentials with up to {self.most} events each exceed the "
+                f"generator's 31-bit row numbers: at {mean:g} events per credential it makes at "
+                f"most {most:,} credentials in a database.",
+                [f"credstats seed --credentials {most // 2} --events-per-credential {mean:g}"])
 
     def count(self, j: str) -> str:
         if not self.edges:

@@ -66,6 +66,20 @@ def test_seed_command(sqlite_db: Database) -> None:
     assert "3 organizations" in done.stdout and "2,000 credentials" in done.stdout
 
 
+def test_seed_reports_each_step_and_refuses_what_it_cannot_make(sqlite_db: Database) -> None:
+    steps: list[str] = []
+    plan = SeedPlan(300, 3, 2.0, 1)
+    seed(sqlite_db.engine, plan, NOW, steps.append)
+    assert len(steps) == plan.steps  # the progress bar ends full
+    refused = credstats("seed", "--credentials", "100", "--events-per-credential", "500",
+                        "--db", sqlite_db.url)
+    assert refused.returncode != 0
+    assert "500 events per credential" in refused.stderr and "--events-per-credential 5" \
+        in refused.stderr
+    with sqlite_db.engine.connect() as conn:  # nothing written
+        assert conn.execute(text("SELECT count(*) FROM organizations")).scalar() == 3
+
+
 @pytest.mark.postgres
 def test_a_bulk_load_rebuilds_every_index_and_gives_the_same_data(
         sqlite_db: Database, pg_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
