@@ -295,7 +295,12 @@ def apply(conn: Connection, *, whole: list[int] | None = None) -> None:
         table.drop(conn, checkfirst=True)
         table.create(conn)
     _analyze(conn, dirty_recipients)
-    _recompute_facts(conn)
+    for table, changed in _recompute_facts(conn).items():
+        if changed >= ANALYZE_AFTER:
+            # the planner's statistics still show the facts as before (all null after an
+            # import of new credentials): with them it read an index of credentials with a
+            # previous one once per marked day (200,000 imported: 40 s instead of 0.3 s)
+            _analyze(conn, table)
     if whole is None:
         conn.execute(insert(marked_days).from_select(
             ["organization_id", "day", "starts_at", "ends_at"],
@@ -357,7 +362,11 @@ def event_facts_select(target: Subquery) -> Select[Any]:
             .select_from(target.join(credentials, c.id == t.credential_id)))
 
 
-def _recompute_facts(conn: Connection) -> None:
+ANALYZE_AFTER = 10_000  # rows whose facts changed, from which a table's statistics are renewed
+
+
+def _recompute_facts(conn: Connection) -> dict[Table, int]:
+    """Recompute the marked recipients' facts; returns how many rows changed, per table."""
     target = (select(c.id, c.recipient_id, c.group_id, c.issued_at)
               .where(c.recipient_id.in_(select(dirty_recipients.c.recipient_id)))
               .subquery("target"))
@@ -374,8 +383,8 @@ def _recompute_facts(conn: Connection) -> None:
         select(c.organization_id, utc_day(c.issued_at)).where(c.id == f.id, differs)
         .distinct()))
     _analyze(conn, facts)
-    conn.execute(update(credentials).where(c.id == f.id, differs).values(
-        steps=f.steps, org_prev_at=f.org_prev_at, group_prev_at=f.group_prev_at))
+    changed_credentials = conn.execute(update(credentials).where(c.id == f.id, differs).values(
+        steps=f.steps, org_prev_at=f.org_prev_at, group_prev_at=f.group_prev_at)).rowcount
     # the events of the same credentials
     target = (select(e.id, e.credential_id, e.occurred_at)
               .where(e.credential_id.in_(select(f.id))).subquery("target"))
@@ -389,8 +398,9 @@ def _recompute_facts(conn: Connection) -> None:
         select(e.organization_id, utc_day(e.occurred_at)).where(e.id == ef.id, changed)
         .distinct()))
     _analyze(conn, event_facts)
-    conn.execute(update(engagement_events).where(e.id == ef.id, changed)
-                 .values(prev_at=ef.prev_at, group_id=ef.group_id))
+    changed_events = conn.execute(update(engagement_events).where(e.id == ef.id, changed)
+                                  .values(prev_at=ef.prev_at, group_id=ef.group_id)).rowcount
+    return {credentials: changed_credentials, engagement_events: changed_events}
 
 
 class _Marked:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, func, inspect, literal, select
+from sqlalchemy import Connection, func, inspect, literal, select, text
 
 from metrics import rollups
 from metrics.catalog import list_groups, list_organizations, resolve_organization
@@ -263,3 +263,20 @@ def test_utc_day_and_hour_are_floors_of_the_time_since_1970(db: Database) -> Non
             day, hour = conn.execute(select(rollups.utc_day(value), rollups.utc_hour(value))).one()
             since = instant - epoch
             assert (day, hour) == (since // timedelta(days=1), since // timedelta(hours=1)), text_
+
+
+def test_a_large_import_renews_the_statistics_of_the_facts(pg_db: Database,
+                                                            tmp_path: Path) -> None:
+    """After a write that changes many rows' facts, the planner sees them: with the statistics
+    taken before (every org_prev_at null), the rollups' recompute read an index of the
+    credentials with a previous one once per marked day (200,000 credentials: 40 s)."""
+    n = 2 * rollups.ANALYZE_AFTER + 2000  # half of them get a previous credential
+    rows = [[f"C{i}", "Program", f"p{i % (n // 2)}@x.org",
+             (datetime(2024, 1, 1) + timedelta(hours=i)).isoformat() + "Z"] for i in range(n)]
+    import_files(pg_db.engine, "Large", _write(tmp_path / "c.csv", CRED_HEADER, rows), None,
+                 now=NOW)
+    with pg_db.engine.connect() as conn:
+        null_frac = conn.execute(text(
+            "SELECT null_frac FROM pg_stats WHERE schemaname = current_schema() "
+            "AND tablename = 'credentials' AND attname = 'org_prev_at'")).scalar_one()
+    assert 0.4 < null_frac < 0.6  # half the recipients' credentials have a previous one
