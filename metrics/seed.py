@@ -143,7 +143,7 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
                                 ).scalar_one()) + 1
         people = int(conn.execute(select(func.coalesce(func.max(recipients.c.id), 0))
                                   ).scalar_one()) + 1
-        events = _Events(plan, end_epoch, base + plan.credentials)  # refuses before any write
+        events = _Events(plan, end_epoch)  # refuses before any write
         org_rows: list[_Org] = []
         offset = 0
         for index, size in enumerate(sizes):
@@ -295,8 +295,7 @@ class _Events:
 
     SPAN = 60 * 86400  # the longest span of a credential's events, in seconds
 
-    def __init__(self, plan: SeedPlan, end_epoch: int, rows: int) -> None:
-        """`rows`: the credential rows j the events are for, this seed's and any before."""
+    def __init__(self, plan: SeedPlan, end_epoch: int) -> None:
         self.plan, self.end = plan, end_epoch
         mean = plan.events_per_credential
         if mean > MAX_EVENTS_PER_CREDENTIAL:
@@ -313,12 +312,12 @@ class _Events:
         self.edges = edges  # u < edges[k] -> k events
         self.most = len(edges)  # at most this many events
         self.K = self.most + 1
-        if rows * self.K >= 2 ** 31:
+        if plan.credentials * self.K >= 2 ** 31:  # j < plan.credentials: this seed's rows
             most = 2 ** 31 // self.K
             raise UserError(
                 f"{plan.credentials:,} credentials with up to {self.most} events each exceed the "
                 f"generator's 31-bit row numbers: at {mean:g} events per credential it makes at "
-                f"most {most:,} credentials in a database.",
+                f"most {most:,} credentials in one seed.",
                 [f"credstats seed --credentials {most // 2} --events-per-credential {mean:g}"])
 
     def count(self, j: str) -> str:
