@@ -2,7 +2,8 @@
 
 A range [a, b) of instants (local midnights, rarely UTC midnights) is cut into whole UTC days
 [A, B) and the whole UTC hours around them, read from the daily and hourly rollups, and at most
-two remnants of less than an hour (zones at :30 and :45), read from the raw rows by index.
+two remnants of less than an hour (zones at :30 and :45), read from the raw rows by index. Groups
+have daily rollups only: a group's remnants are the partial days at the range's edges.
 Distinct counts come from the stored "previous
 row of the same key" facts (the recipient's previous credential; the credential's previous
 event):
@@ -131,7 +132,8 @@ class Window:
 
     @property
     def hours(self) -> list[tuple[int, int]]:
-        """The whole hours inside the range but outside its whole days."""
+        """The whole hours inside the range but outside its whole days (none without hourly
+        rollups)."""
         grid, days = self.counted, self.days
         if grid is None:
             return []

@@ -10,14 +10,15 @@ Every writer (the importer, the seed generator) follows one protocol:
 
 `apply` first recomputes the per-credential facts of every marked recipient (the steps each
 credential reached; the issue time of the recipient's previous credential in the organization and
-in the group), then recomputes every rollup row of every marked (organization, UTC day), by hour and
-by day: the raw rows are aggregated by hour once, and every rollup is summed from those hourly
-figures. Recomputing whole days, rather than adding deltas, keeps the rollups a pure function of
-the raw rows, so a test can compare them with a rebuild from scratch.
+in the group), then recomputes every rollup row of every marked (organization, UTC day): per
+group by day, and per organization by hour and by day (its days summed from its hours).
+Recomputing whole days, rather than adding deltas, keeps the rollups a pure function of the raw
+rows, so a test can compare them with a rebuild from scratch.
 
 Days are UTC day numbers and hours UTC hour numbers; metrics/fast.py reads a range's whole days
-from the daily rollups, the whole hours at its edges (local midnight is rarely UTC midnight) from
-the hourly ones, and what is left (zones at :30 and :45) from the raw rows.
+from the daily rollups, an organization's whole hours at its edges (local midnight is rarely UTC
+midnight) from the hourly ones, and what is left (zones at :30 and :45; a group's partial days)
+from the raw rows.
 """
 
 from __future__ import annotations
@@ -322,15 +323,13 @@ def _analyze(conn: Connection, table: Table) -> None:
         conn.exec_driver_sql(f"ANALYZE {table.name}")
 
 
-def facts_select(target: Subquery, events: Any = engagement_events) -> Select[Any]:
-    """`target`'s columns plus each credential's facts: steps, org_prev_at, group_prev_at.
+def facts_select(target: Subquery) -> Select[Any]:
+    """`target`'s columns plus each credential's facts: steps (from its stored events, unless
+    `target` has a `steps` column: a generator that knows them), org_prev_at, group_prev_at.
 
     `target` needs id, recipient_id, group_id and issued_at, and must hold every credential of
-    its recipients (the previous credential of a recipient is one of them); `events` is the
-    table their events are in: engagement_events, or a writer's staging table that holds only
-    the target's events. A target with a `steps` column (a generator that knows them) keeps
-    it."""
-    t, ev = target.c, events.c
+    its recipients (the previous credential of a recipient is one of them)."""
+    t, ev = target.c, e
     order = [t.issued_at, t.id]
     prev = [
         over(func.lag(t.issued_at), partition_by=t.recipient_id, order_by=order)
@@ -340,25 +339,21 @@ def facts_select(target: Subquery, events: Any = engagement_events) -> Select[An
     ]
     if "steps" in t:
         return select(*t, *prev)
-    reached = select(ev.credential_id.label("id"), steps_mask(ev).label("steps"))
-    if events is engagement_events:
-        reached = reached.where(ev.credential_id.in_(select(t.id)))
-    steps = reached.group_by(ev.credential_id).subquery("reached")
+    steps = (select(ev.credential_id.label("id"), steps_mask(ev).label("steps"))
+             .where(ev.credential_id.in_(select(t.id)))
+             .group_by(ev.credential_id).subquery("reached"))
     return select(*t, func.coalesce(steps.c.steps, 0).label("steps"), *prev
                   ).select_from(target.outerjoin(steps, steps.c.id == t.id))
 
 
 def event_facts_select(target: Subquery) -> Select[Any]:
     """`target`'s columns plus each event's facts: prev_at, the time of the previous event of
-    the same credential (by time, then id), and group_id, its credential's group (unless
-    `target` has it already). `target` (id, credential_id, occurred_at) must hold every event
-    of its credentials."""
+    the same credential (by time, then id), and group_id, its credential's group. `target`
+    (id, credential_id, occurred_at) must hold every event of its credentials."""
     t = target.c
-    prev_at = over(func.lag(t.occurred_at), partition_by=t.credential_id,
-                   order_by=[t.occurred_at, t.id]).label("prev_at")
-    if "group_id" in t:
-        return select(*t, prev_at)
-    return (select(*t, prev_at, c.group_id.label("group_id"))
+    return (select(*t, over(func.lag(t.occurred_at), partition_by=t.credential_id,
+                            order_by=[t.occurred_at, t.id]).label("prev_at"),
+                   c.group_id.label("group_id"))
             .select_from(target.join(credentials, c.id == t.credential_id)))
 
 
