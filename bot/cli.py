@@ -277,12 +277,26 @@ def db() -> None:
 @db_option
 @user_errors
 def db_upgrade(db: str | None) -> None:
-    """Create or migrate the schema to the newest revision."""
-    from metrics.db import HEAD_REVISION, database_target, make_engine, upgrade
+    """Create or migrate the schema to the newest revision (a migration that changes the
+    pre-aggregates rebuilds them from the stored rows: minutes on millions of rows)."""
+    import time
+
+    from metrics.db import HEAD_REVISION, current_revision, database_target, make_engine, upgrade
 
     target = database_target(db)
-    upgrade(make_engine(target.url))
+    engine = make_engine(target.url)
+    with engine.connect() as conn:
+        before = current_revision(conn)
+    if before not in (None, HEAD_REVISION):
+        click.echo(f"Upgrading {target.display} from schema revision {before} to "
+                   f"{HEAD_REVISION}; pre-aggregates a migration changes are rebuilt from the "
+                   "stored rows (minutes on millions of rows)...", err=True)
+    started = time.monotonic()
+    rebuilt = upgrade(engine)
     click.echo(f"{target.display} is at schema revision {HEAD_REVISION}.")
+    if rebuilt:
+        click.echo(f"Rebuilt the pre-aggregates of {len(rebuilt)} organization"
+                   f"{'s' if len(rebuilt) > 1 else ''} in {time.monotonic() - started:.1f} s.")
 
 
 @cli.command()

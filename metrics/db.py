@@ -142,9 +142,10 @@ def current_revision(conn: Connection) -> str | None:
     return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "head") -> list[int]:
     """Run the Alembic migrations up to `revision`; at the head revision, also rebuild the
-    rollups a migration emptied (in the same transaction: nobody sees them missing)."""
+    rollups a migration emptied (in the same transaction: nobody sees them missing). Returns
+    the organizations whose rollups were rebuilt."""
     from alembic import command
     from alembic.config import Config
 
@@ -153,10 +154,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
-        if current_revision(conn) == HEAD_REVISION:
-            from metrics import rollups
+        if current_revision(conn) != HEAD_REVISION:
+            return []
+        from metrics import rollups
 
-            rollups.rebuild_missing(conn)
+        return rollups.rebuild_missing(conn)
 
 
 BULK_MIN = 100_000  # from this many rows, PostgreSQL loads a table before it indexes it

@@ -28,6 +28,7 @@ from metrics.schema import (
 )
 from metrics.seed import SeedPlan, seed
 from tests.conftest import SEEDED_AT, Database
+from tests.test_cli import credstats
 
 NOW = SEEDED_AT
 
@@ -280,3 +281,21 @@ def test_a_large_import_renews_the_statistics_of_the_facts(pg_db: Database,
             "SELECT null_frac FROM pg_stats WHERE schemaname = current_schema() "
             "AND tablename = 'credentials' AND attname = 'org_prev_at'")).scalar_one()
     assert 0.4 < null_frac < 0.6  # half the recipients' credentials have a previous one
+
+
+def test_the_upgrade_command_says_what_it_rebuilds(synthetic: Database) -> None:
+    config = Config()
+    config.set_main_option("script_location", "metrics:migrations")
+    with synthetic.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0007")
+    done = credstats("db", "upgrade", "--db", synthetic.url)
+    assert done.returncode == 0, done.stderr
+    assert "from schema revision 0007 to 0008" in done.stderr
+    assert "Rebuilt the pre-aggregates of 7 organizations" in done.stdout
+    again = credstats("db", "upgrade", "--db", synthetic.url)  # nothing left to do
+    assert again.returncode == 0 and "Rebuilt" not in again.stdout and not again.stderr
+    with synthetic.engine.connect() as conn:
+        fast, raw = _answers(conn, "Seed Org 0002", "engagement last quarter", "Asia/Kolkata",
+                             NOW)
+    assert fast == raw
