@@ -41,6 +41,7 @@ from sqlalchemy import (
     Executable,
     FromClause,
     Integer,
+    Interval,
     Row,
     String,
     Table,
@@ -62,6 +63,7 @@ from sqlalchemy.dialects import postgresql
 from metrics.definitions import ENGAGEMENT_STEPS, EventType
 from metrics.rollups import ORG
 from metrics.schema import (
+    SHORT_LINK_DAYS,
     credential_days,
     credential_hour_links,
     credential_hours,
@@ -209,6 +211,7 @@ _TABLES = {  # the fields of each windows table (its parameter's name)
     "hours": ("k", "hlo", "hhi"),
     "edges": ("k", "lo", "hi", "a"),
     "partial": ("k", "a", "lo", "glo", "ghi"),
+    "shortpartial": ("k", "a", "lo", "glo", "ghi"),
     "spans": ("k", "dlo", "dhi", "grp"),
     "endlinks": ("k", "hlo", "hhi", "g"),
     "probes": ("k", "g", "dlo", "dhi", "grp"),
@@ -397,6 +400,9 @@ class _Distinct:
     # the levels of one organization whose day links are read by day (one index range over a
     # range's days, filtered by gap: few rows per day) rather than by gap (one probe per day)
     by_day: tuple[Mode, ...]
+    # the levels whose previous rows in a short range's first partial day are read from the
+    # index of short links only (metrics.schema.SHORT_LINK)
+    short: tuple[Mode, ...] = ()
 
     def prev(self, mode: Mode) -> ColumnElement[datetime]:
         if self.table is credentials:
@@ -407,7 +413,12 @@ class _Distinct:
 # a recipient's previous credential can be years earlier: an organization has links rows of
 # many gaps each day, a group few; a credential's events mostly come within weeks of each other
 _RECIPIENTS = _Distinct(credentials, "issued_at", credential_days, credential_links,
-                        credential_hours, credential_hour_links, by_day=("groups",))
+                        credential_hours, credential_hour_links, by_day=("groups",),
+                        short=("org", "orgs"))
+# a range of up to this many days counts, in its first partial day, only credentials issued
+# within SHORT_LINK_DAYS of their previous one (the margin keeps SQLite's julianday arithmetic,
+# exact to ~40 microseconds, away from the index's bound)
+SHORT_RANGE = timedelta(days=92)
 _TOUCHED = _Distinct(engagement_events, "occurred_at", touch_days, touch_links, touch_hours,
                      touch_hour_links, by_day=("org", "groups"))
 
@@ -480,7 +491,27 @@ def _parts(dialect: str, mode: Mode, distinct: _Distinct, width: int,
                      *_rollup_level(dialect, hl, mode), hl.c.hour >= qw.c.hlo,
                      hl.c.hour < qw.c.hhi, hl.c.gap <= qw.c.g)))
                  .group_by(qw.c.k, _key(hl, mode)))
-    return union_all(days, hours, edges, partial, links, end_links)
+    parts = [days, hours, edges, partial, links, end_links]
+    if mode in distinct.short:
+        # the same for ranges of up to SHORT_RANGE: their rows' previous rows are recent, and
+        # the index of short links holds those alone (a few percent of the credentials)
+        sp = _windows(dialect, "shortpartial")
+        parts.append(select(_const("p"), sp.c.k, group, *_pad([func.count()], width))
+                     .select_from(sp.join(table, and_(
+                         prev >= sp.c.a, prev < sp.c.lo, unindexed >= sp.c.glo,
+                         unindexed < sp.c.ghi, _short_link(dialect), *raw_level)))
+                     .group_by(sp.c.k, group))
+    return union_all(*parts)
+
+
+def _short_link(dialect: str) -> ColumnElement[bool]:
+    """metrics.schema.SHORT_LINK as an expression, for the planner to match the index's
+    predicate."""
+    days = literal_column(str(SHORT_LINK_DAYS), Integer())
+    if dialect == "postgresql":
+        interval = literal_column(f"INTERVAL '{SHORT_LINK_DAYS} days'", Interval())
+        return (c.issued_at - c.org_prev_at) < interval
+    return (func.julianday(c.issued_at) - func.julianday(c.org_prev_at)) < days
 
 
 @cache
@@ -530,6 +561,11 @@ def _distinct(execute: Execute, conn: Connection, statement: Executable, distinc
         if lo < hi:
             probes += [{"k": w.k, "dlo": lo, "dhi": hi, "grp": member}
                        for member in level.members]
+    def short(p: tuple[datetime, datetime, datetime, datetime]) -> bool:
+        """Whether the partial rows are all short links: rows in [a, ghi) whose previous row
+        is at or after a are within ghi - a of it."""
+        return level.mode in distinct.short and p[3] - p[0] <= SHORT_RANGE
+
     params = {
         **level.params(),
         **(_json_params(dialect, spans=probes) if level.mode in distinct.by_day
@@ -541,7 +577,9 @@ def _distinct(execute: Execute, conn: Connection, statement: Executable, distinc
             edges=[{"k": w.k, "lo": lo, "hi": hi, "a": w.start}
                    for w in windows for lo, hi in w.remnants],
             partial=[{"k": w.k, "a": p[0], "lo": p[1], "glo": p[2], "ghi": p[3]}
-                     for w in windows if (p := w.partial)],
+                     for w in windows if (p := w.partial) and not short(p)],
+            shortpartial=[{"k": w.k, "a": p[0], "lo": p[1], "glo": p[2], "ghi": p[3]}
+                          for w in windows if (p := w.partial) and short(p)],
             endlinks=[{"k": w.k, "hlo": q[0], "hhi": q[1], "g": q[2]}
                       for w in windows if (q := w.end_links)]),
     }

@@ -114,6 +114,12 @@ recipients = Table(
     UniqueConstraint("organization_id", "email"),
 )
 
+SHORT_LINK_DAYS = 100  # a short link: a credential issued within this many days of the previous
+SHORT_LINK = {  # the predicate, as each backend writes it (a query must repeat it as it is)
+    "postgresql": f"issued_at - org_prev_at < INTERVAL '{SHORT_LINK_DAYS} days'",
+    "sqlite": f"julianday(issued_at) - julianday(org_prev_at) < {SHORT_LINK_DAYS}",
+}
+
 credentials = Table(
     "credentials",
     metadata,
@@ -139,6 +145,11 @@ credentials = Table(
     Index(None, "organization_id", "group_id", "issued_at",
           postgresql_include=["steps", "group_prev_at", "recipient_id"]),
     Index(None, "organization_id", "org_prev_at", postgresql_include=["issued_at"]),
+    # the same for credentials within SHORT_LINK_DAYS of the previous one: a range of up to
+    # 92 days counts only those (a recipient's previous credential is mostly years earlier)
+    Index("ix_credentials_short_org_links", "organization_id", "org_prev_at",
+          postgresql_include=["issued_at"], postgresql_where=text(SHORT_LINK["postgresql"]),
+          sqlite_where=text(SHORT_LINK["sqlite"])),
     Index(None, "organization_id", "group_id", "group_prev_at", postgresql_include=["issued_at"]),
     Index(None, "recipient_id", "issued_at"),
 )

@@ -1,6 +1,7 @@
 """Events of every type in one rollup row per day or hour: touch_days and touch_hours gain a
 count per event type, event_days and event_hours (a row per type: about one row per event at
-the hourly grain) go. The rollups are emptied here and rebuilt from the stored rows once the
+the hourly grain) go; credentials get an index of those issued within 100 days of the
+recipient's previous one. The rollups are emptied here and rebuilt from the stored rows once the
 schema is current (metrics.db.upgrade).
 
 Revision ID: 0008
@@ -34,7 +35,18 @@ def _empty(tables: tuple[str, ...]) -> None:
             op.execute(f"DELETE FROM {table}")
 
 
+SHORT_LINK = {
+    "postgresql": "issued_at - org_prev_at < INTERVAL '100 days'",
+    "sqlite": "julianday(issued_at) - julianday(org_prev_at) < 100",
+}
+
+
 def upgrade() -> None:
+    # the credentials whose previous one is recent: a range's first partial day reads only those
+    op.create_index("ix_credentials_short_org_links", "credentials",
+                    ["organization_id", "org_prev_at"], postgresql_include=["issued_at"],
+                    postgresql_where=sa.text(SHORT_LINK["postgresql"]),
+                    sqlite_where=sa.text(SHORT_LINK["sqlite"]))
     _empty(("event_days", "event_hours", *ROLLUPS))
     op.drop_table("event_days")
     op.drop_table("event_hours")
@@ -50,6 +62,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_credentials_short_org_links", "credentials")
     _empty(ROLLUPS)
     if op.get_bind().dialect.name == "postgresql":
         for table, grain in (("touch_days", "day"), ("touch_hours", "hour")):
