@@ -529,14 +529,10 @@ def _insert(conn: Connection, target: Table, names: list[str], order: _KeyOrder 
     columns = dict(zip(["organization_id", *names], stmt.selected_columns, strict=True))
     keys = [name for name in ("organization_id", "group_id", "hour", "day", "gap")
             if name in columns]
-    stmt = stmt.group_by(*(columns[k] for k in keys if not _constant(columns[k])))
+    stmt = stmt.group_by(*(columns[k] for k in keys if not isinstance(columns[k], BindParameter)))
     if order is not None:
         stmt = stmt.order_by(*order([columns[col.name] for col in target.primary_key.columns]))
     conn.execute(insert(target).from_select(list(columns), stmt))
-
-
-def _constant(column: Any) -> bool:
-    return isinstance(column, BindParameter)
 
 
 def _nulls(column: ColumnElement[Any]) -> ColumnElement[int]:

@@ -23,6 +23,10 @@ WIDE = ("touch_days", "touch_hours")
 ROLLUPS = ("credential_days", "credential_links", "touch_days", "touch_links",
            "credential_hours", "credential_hour_links", "touch_hours", "touch_hour_links",
            "rollup_state")
+SHORT_LINK = {
+    "postgresql": "issued_at - org_prev_at < INTERVAL '100 days'",
+    "sqlite": "julianday(issued_at) - julianday(org_prev_at) < 100",
+}
 
 
 def _empty(tables: tuple[str, ...]) -> None:
@@ -33,12 +37,6 @@ def _empty(tables: tuple[str, ...]) -> None:
     else:
         for table in tables:
             op.execute(f"DELETE FROM {table}")
-
-
-SHORT_LINK = {
-    "postgresql": "issued_at - org_prev_at < INTERVAL '100 days'",
-    "sqlite": "julianday(issued_at) - julianday(org_prev_at) < 100",
-}
 
 
 def upgrade() -> None:
