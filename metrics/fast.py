@@ -2,22 +2,25 @@
 
 A range [a, b) of instants (local midnights, rarely UTC midnights) is cut into whole UTC days
 [A, B) and the whole UTC hours around them, read from the daily and hourly rollups, and at most
-two remnants of less than an hour (zones at :30 and :45), read from the raw rows by index. Groups
-have daily rollups only: a group's remnants are the partial days at the range's edges.
-Distinct counts come from the stored "previous
-row of the same key" facts (the recipient's previous credential; the credential's previous
-event):
+two remnants of less than an hour (zones at :30 and :45), read from the raw rows by index.
+Groups have daily rollups only: a group's partial day at an edge of the range is read from raw
+rows, or, when most of it is inside the range, as the whole day less the raw part outside
+(`Cut`): never more than 12 hours of raw rows per edge.
+
+Distinct counts come from the stored "previous row of the same key" facts (the recipient's
+previous credential; the credential's previous event):
 
     distinct keys in [a, b) = rows in [a, b) whose previous row is missing or before a
 
-For the rollup-counted rows that is rows - (rows whose previous one is at or after a), counted
-as the previous ones in the first day's part [a, A) (raw, by index on the previous-row time),
-the day links (day, gap) with day - gap >= A and the hour links of the hours after B with
-gap <= B - A. Where a day has links rows of many gaps (an organization's recipients: previous
-credentials years back), the day links are read by one index range per gap g < B - A (the work
-is bounded by the range's length, not by the number of rows); where it has few (a group's
-recipients; a credential's events, mostly weeks apart), by one range over the days [A, B),
-filtered by gap.
+For the rollup-counted rows that is rows - (rows whose previous one is at or after a). The
+links count previous rows by day: the day links (day, gap) of whole days and the hour links
+(hour, gap) of whole hours, those whose previous row is on a day >= F, F being the UTC
+midnight nearer a; the rows whose previous row is between a and F's midnight are read raw by
+the index on the previous-row time (at most 12 hours of them) and taken away or added back.
+Where a day has links rows of many gaps (an organization's recipients: previous credentials
+years back), the day links are read by one index range per gap (the work is bounded by the
+range's length, not by the number of rows); where it has few (a group's recipients; a
+credential's events, mostly weeks apart), by one range over the days, filtered by gap.
 
 Every statement has a fixed shape: the windows travel as one JSON parameter (a table function on
 both backends), so a statement is built and compiled once however many windows a series has.
@@ -96,8 +99,8 @@ Values = dict[str, int]
 class Window:
     """One range [start, end) of instants (None: unbounded), cut into whole UTC days, whole
     UTC hours around them, and remnants of less than an hour (zones at :30 and :45). Without
-    `hourly` rollups (a group's: only organizations have them), the remnants are everything
-    outside the whole days."""
+    `hourly` rollups (a group's: only organizations have them), the partial days at its edges
+    are read raw or as whole days less their raw part outside the range (`cut`)."""
 
     k: int
     start: datetime | None
@@ -125,19 +128,9 @@ class Window:
         return (first, last) if first < last else None
 
     @property
-    def counted(self) -> tuple[int, int] | None:
-        """[lo, hi): the hours the rollups count (whole hours, or whole days without hourly
-        rollups)."""
-        if self.hourly:
-            return self.grid
-        days = self.days
-        return (days[0] * 24, days[1] * 24) if days else None
-
-    @property
     def hours(self) -> list[tuple[int, int]]:
-        """The whole hours inside the range but outside its whole days (none without hourly
-        rollups)."""
-        grid, days = self.counted, self.days
+        """The whole hours inside the range but outside its whole days."""
+        grid, days = self.grid, self.days
         if grid is None:
             return []
         if days is None:
@@ -147,8 +140,8 @@ class Window:
 
     @property
     def remnants(self) -> list[tuple[datetime, datetime]]:
-        """The parts of the range outside the hours the rollups count (read from raw rows)."""
-        grid = self.counted
+        """The parts of the range outside its whole hours (read from raw rows)."""
+        grid = self.grid
         if grid is None:
             assert self.start is not None and self.end is not None
             return [(self.start, self.end)] if self.start < self.end else []
@@ -159,33 +152,106 @@ class Window:
             out.append((hour_at(grid[1]), self.end))
         return out
 
-    @property
-    def partial(self) -> tuple[datetime, datetime, datetime, datetime] | None:
-        """(a, D, lo, hi): rows in the counted hours [lo, hi) whose previous row is in [a, D),
-        the part of the range's first UTC day after its start (the links count only previous
-        rows on whole days)."""
-        grid = self.counted
-        if grid is None or self.start is None:
-            return None
-        first_day = day_at(math.ceil(_epoch(self.start) / 86400))
-        if self.start >= first_day:
-            return None
-        return self.start, first_day, hour_at(grid[0]), \
-            hour_at(grid[1]) if self.end is not None else NEVER
+    def cut(self) -> Cut:
+        """How the range is read: whole UTC days, whole hours, raw edges, and what the links
+        of its previous rows need (see `Cut`)."""
+        a, b = self.start, self.end
+        if self.hourly:
+            grid = self.grid
+            edges = [(lo, hi, a, 1) for lo, hi in self.remnants]
+            if grid is None:
+                return Cut(None, [], edges, None, None, [])
+            floor, partial = _floor(a, hour_at(grid[0]) if a is not None else EPOCH,
+                                    hour_at(grid[1]) if b is not None else NEVER)
+            return Cut(self.days, self.hours, edges, floor, partial,
+                       _hour_links(self.hours, floor))
+        # daily rollups only: an edge's partial day is read raw, or, when it is mostly inside
+        # the range, as the whole day less its raw part outside the range (at most 12 hours)
+        lo_day, hi_day = BEFORE, AFTER
+        edges = []
+        if a is not None:
+            lo_day = math.ceil(_epoch(a) / 86400)
+            day = day_at(lo_day)
+            if a < day and day - a > HALF_DAY and (b is None or b >= day):
+                lo_day -= 1
+                edges.append((day_at(lo_day), a, day_at(lo_day), -1))
+            elif a < day:
+                edges.append((a, day, a, 1))
+        if b is not None:
+            hi_day = math.floor(_epoch(b) / 86400)
+            day = day_at(hi_day)
+            if day < b and b - day > HALF_DAY and (a is None or a <= day):
+                hi_day += 1
+                # the rows after the range that the whole day counts (their previous rows
+                # from the floor on are links; the rest were new)
+                edges.append((b, day_at(hi_day), day_at(lo_day) if a is not None else None,
+                              -1))
+            elif day < b:
+                edges.append((day, b, a, 1))
+        if lo_day >= hi_day:
+            assert a is not None and b is not None
+            return Cut(None, [], [(a, b, a, 1)] if a < b else [], None, None, [])
+        floor, partial = _floor(a, max(day_at(lo_day), a) if a is not None else EPOCH,
+                                min(day_at(hi_day), b) if b is not None else NEVER)
+        if floor is not None:
+            assert floor == lo_day
+        return Cut((lo_day, hi_day), [], edges, floor, partial, [])
 
-    @property
-    def end_links(self) -> tuple[int, int, int] | None:
-        """(hlo, hhi, most): the whole hours after the range's whole days, on day E, whose
-        rows' previous row is on a day >= A (gap <= most = E - A)."""
-        grid = self.counted
-        if grid is None or self.start is None or self.end is None:
-            return None
-        first = math.ceil(grid[0] / 24)
-        days = self.days
-        last = days[1] if days else first
-        if last * 24 >= grid[1]:
-            return None
-        return last * 24, grid[1], last - first
+
+HALF_DAY = timedelta(hours=12)
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A range [a, b) as the rollups read it. Its rows: the whole UTC `days` [dlo, dhi) (daily
+    rollups) and `hours` [hlo, hhi) (hourly rollups), and raw `edges` (lo, hi, before, sign),
+    added (sign 1) or taken away (-1), new when their previous row is before `before`.
+
+    The distinct count of the rollup-counted rows is their number less those whose previous
+    row is at or after a: the links count previous rows on days from `floor` on (whole days:
+    day - gap >= floor; `hour_links` (hlo, hhi, g): hours whose rows' previous row is within
+    g days), and `partial` (plo, phi, glo, ghi, sign) corrects them for the rows counted in
+    [glo, ghi) whose previous row is in [plo, phi): between a and the floor's midnight, so
+    taken away (sign 1) when a is earlier, added back (-1) when it is later. The floor is the
+    midnight nearer a: at most 12 hours of previous rows are read raw."""
+
+    days: tuple[int, int] | None
+    hours: list[tuple[int, int]]
+    edges: list[tuple[datetime, datetime, datetime | None, int]]
+    floor: int | None  # None: from the beginning (the firsts count; no links)
+    partial: tuple[datetime, datetime, datetime, datetime, int] | None
+    hour_links: list[tuple[int, int, int]]
+
+
+def _floor(a: datetime | None, glo: datetime, ghi: datetime
+           ) -> tuple[int | None, tuple[datetime, datetime, datetime, datetime, int] | None]:
+    """The links' first day for a range starting at a whose rollup-counted rows are in
+    [glo, ghi), and the raw correction between a and that day's midnight (see `Cut`)."""
+    if a is None:
+        return None, None
+    day = math.floor(_epoch(a) / 86400)
+    midnight = day_at(day)
+    if a == midnight:
+        return day, None
+    if a - midnight < HALF_DAY:
+        return day, (midnight, a, glo, ghi, -1)
+    return day + 1, (a, day_at(day + 1), glo, ghi, 1)
+
+
+def _hour_links(hours: list[tuple[int, int]], floor: int | None) -> list[tuple[int, int, int]]:
+    """(hlo, hhi, g) per day of the whole hours: their rows' previous rows on days >= floor are
+    within g days (hours on days before the floor have none there)."""
+    if floor is None:
+        return []
+    out = []
+    for lo, hi in hours:
+        while lo < hi:
+            day = lo // 24
+            end = min(hi, (day + 1) * 24)
+            if day >= floor:
+                out.append((lo, end, day - floor))
+            lo = end
+    return out
 
 
 def _epoch(instant: datetime) -> float:
@@ -206,15 +272,16 @@ _FIELDS: dict[str, Any] = {
     "k": Integer(), "lo": DateTime(timezone=True), "hi": DateTime(timezone=True),
     "a": DateTime(timezone=True), "glo": DateTime(timezone=True),
     "ghi": DateTime(timezone=True), "dlo": Integer(), "dhi": Integer(), "hlo": Integer(),
-    "hhi": Integer(), "g": Integer(), "grp": Integer()}
+    "hhi": Integer(), "g": Integer(), "grp": Integer(), "floor": Integer(), "s": Integer(),
+    "plo": DateTime(timezone=True), "phi": DateTime(timezone=True)}
 _TABLES = {  # the fields of each windows table (its parameter's name)
     "whole": ("k", "dlo", "dhi"),
     "hours": ("k", "hlo", "hhi"),
-    "edges": ("k", "lo", "hi", "a"),
-    "partial": ("k", "a", "lo", "glo", "ghi"),
-    "shortpartial": ("k", "a", "lo", "glo", "ghi"),
-    "spans": ("k", "dlo", "dhi", "grp"),
-    "endlinks": ("k", "hlo", "hhi", "g"),
+    "edges": ("k", "lo", "hi", "a", "s"),
+    "partial": ("k", "plo", "phi", "glo", "ghi", "s"),
+    "shortpartial": ("k", "plo", "phi", "glo", "ghi", "s"),
+    "spans": ("k", "dlo", "dhi", "floor", "grp"),
+    "hourlinks": ("k", "hlo", "hhi", "g"),
     "probes": ("k", "g", "dlo", "dhi", "grp"),
 }
 
@@ -237,31 +304,34 @@ def _windows(dialect: str, name: str) -> FromClause:
 
 
 def _probes(dialect: str) -> FromClause:
-    """The probes table (k, g, dlo, dhi, grp): one row per gap g in [0, dhi - dlo) of each
-    span (k, dlo, dhi, grp) in parameter `probes`, with dlo moved to dlo + g. PostgreSQL
-    expands the spans itself (a platform-wide quarter is thousands of probes: sending them as JSON
-    cost more than probing); SQLite gets them expanded (`_probe_rows`)."""
+    """The probes table (k, g, dlo, dhi, grp): one row per gap g in [0, dhi - floor) of each
+    span (k, dlo, dhi, floor, grp) in parameter `probes`, with dlo moved to max(floor + g, dlo)
+    (the rows on days [dlo, dhi) whose previous row is on a day >= floor). PostgreSQL
+    expands the spans itself (a platform-wide quarter is thousands of probes: sending them as
+    JSON cost more than probing); SQLite gets them expanded (`_probe_rows`)."""
     if dialect != "postgresql":
         return _windows(dialect, "probes")
     spans = (func.json_to_recordset(cast(bindparam("probes", type_=String()), postgresql.JSON))
-             .table_valued(*(column(n, Integer()) for n in ("k", "dlo", "dhi", "grp")))
+             .table_valued(*(column(n, Integer()) for n in ("k", "dlo", "dhi", "floor", "grp")))
              .render_derived(name="spans_json", with_types=True))
-    gaps = (func.generate_series(_const(0), spans.c.dhi - spans.c.dlo - _const(1))
+    gaps = (func.generate_series(_const(0), spans.c.dhi - spans.c.floor - _const(1))
             .table_valued(column("g", Integer())).render_derived(name="gaps").lateral())
-    return (select(spans.c.k, gaps.c.g, (spans.c.dlo + gaps.c.g).label("dlo"), spans.c.dhi,
-                   spans.c.grp)
+    return (select(spans.c.k, gaps.c.g,
+                   func.greatest(spans.c.floor + gaps.c.g, spans.c.dlo).label("dlo"),
+                   spans.c.dhi, spans.c.grp)
             .select_from(spans.join(gaps, true()))
             .limit(bindparam("probes_rows", type_=Integer())).subquery("probes"))
 
 
 def _probe_rows(dialect: str, spans: list[dict[str, int]]) -> dict[str, Any]:
-    """The parameters of `_probes` for spans (k, dlo, dhi, grp)."""
-    count = sum(span["dhi"] - span["dlo"] for span in spans)
+    """The parameters of `_probes` for spans (k, dlo, dhi, floor, grp)."""
+    count = sum(span["dhi"] - span["floor"] for span in spans)
     if dialect == "postgresql":
         return {"probes": json.dumps(spans), "probes_rows": count}
     return _json_params(dialect, probes=[
-        {**span, "g": g, "dlo": span["dlo"] + g} for span in spans
-        for g in range(span["dhi"] - span["dlo"])])
+        {"k": span["k"], "grp": span["grp"], "g": g, "dhi": span["dhi"],
+         "dlo": max(span["floor"] + g, span["dlo"])}
+        for span in spans for g in range(span["dhi"] - span["floor"])])
 
 
 def _instant_json(dialect: str, instant: datetime | None) -> str | None:
@@ -374,8 +444,10 @@ def _const(value: int | str) -> ColumnElement[Any]:
     return literal_column(str(int(value)), Integer())
 
 
-def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, _const(1)), else_=_const(0))), _const(0))
+def _count(condition: ColumnElement[bool], weight: Any = None) -> ColumnElement[int]:
+    """The rows meeting `condition`, each counted `weight` times (a column; default 1)."""
+    weight = _const(1) if weight is None else weight
+    return func.coalesce(func.sum(case((condition, weight), else_=_const(0))), _const(0))
 
 
 def _reached(bit: int) -> ColumnElement[bool]:
@@ -425,14 +497,15 @@ _TOUCHED = _Distinct(engagement_events, "occurred_at", touch_days, touch_links, 
 
 
 def _parts(dialect: str, mode: Mode, distinct: _Distinct, width: int,
-           sums: Callable[[Table], list[Any]], edge_sums: list[Any],
+           sums: Callable[[Table], list[Any]], edge_sums: Callable[[Any], list[Any]],
            raw_level: list[ColumnElement[bool]]) -> Executable:
-    """One statement of six parts, rows (part, k, group, values...):
-    'd' whole days and 'h' whole hours (count, firsts, sums), 'e' remnants (count, new, sums);
-    rows whose previous row is at or after the window's start, to subtract from the count:
-    'p' the previous row in the first day's part of the window (raw, by the previous-row
-    index), 'l' links inside whole days (one index range per window and gap), 'q' links into
-    the whole hours after the whole days."""
+    """One statement of six parts (see `Cut`), rows (part, k, group, values...):
+    'd' whole days and 'h' whole hours (count, firsts, sums), 'e' raw edges (count, new, sums;
+    an edge taken away counts negatively: `edge_sums(sign)`); rows whose previous row is at or
+    after the window's start, to subtract from the count: 'l' links inside whole days (one
+    index range per window and gap, or per window), 'q' links into whole hours, and 'p' the
+    correction of those for previous rows between the start and the links' first midnight
+    (raw, by the previous-row index; negative where it adds back)."""
     dt, lt, ht, hl = distinct.days, distinct.links, distinct.hours, distinct.hour_links
     table = distinct.table
     time = table.c[distinct.time]
@@ -450,29 +523,29 @@ def _parts(dialect: str, mode: Mode, distinct: _Distinct, width: int,
     ed = _windows(dialect, "edges")
     new = or_(prev.is_(None), prev < ed.c.a)
     edges = (select(_const("e"), ed.c.k, group,
-                    *_pad([func.count(), _count(new), *edge_sums], width))
+                    *_pad([func.sum(ed.c.s), _count(new, ed.c.s), *edge_sums(ed.c.s)], width))
              .select_from(ed.join(table, and_(time >= ed.c.lo, time < ed.c.hi, *raw_level)))
              .group_by(ed.c.k, group))
     pw = _windows(dialect, "partial")
     unindexed = func.coalesce(time, time)  # the previous-row index is the narrow one
-    partial = (select(_const("p"), pw.c.k, group, *_pad([func.count()], width))
+    partial = (select(_const("p"), pw.c.k, group, *_pad([func.sum(pw.c.s)], width))
                .select_from(pw.join(table, and_(
-                   prev >= pw.c.a, prev < pw.c.lo, unindexed >= pw.c.glo, unindexed < pw.c.ghi,
-                   *raw_level)))
+                   prev >= pw.c.plo, prev < pw.c.phi, unindexed >= pw.c.glo,
+                   unindexed < pw.c.ghi, *raw_level)))
                .group_by(pw.c.k, group))
     if mode in distinct.by_day:
         # few links rows per day: every links row of each span's days (one index range per
-        # window and member), those whose previous row is on a day >= A
+        # window and member), those whose previous row is on a day >= the floor
         sw = _windows(dialect, "spans")
         links = (select(_const("l"), sw.c.k, _key(lt, mode),
                         *_pad([func.sum(lt.c.links)], width))
                  .select_from(sw.join(lt, and_(
                      lt.c.organization_id == _org(), lt.c.group_id == sw.c.grp,  # (0: the org)
                      lt.c.day >= sw.c.dlo, lt.c.day < sw.c.dhi,
-                     lt.c.day - lt.c.gap >= sw.c.dlo)))
+                     lt.c.day - lt.c.gap >= sw.c.floor)))
                  .group_by(sw.c.k, _key(lt, mode)))
     else:
-        # many: one probe per (window, gap g[, member]): days [A + g, B)
+        # many: one probe per (window, gap g[, member]): days [max(floor + g, A), B)
         pr = _probes(dialect)
         probe_level = {
             "org": [lt.c.organization_id == _org(), lt.c.group_id == _const(ORG)],
@@ -485,21 +558,21 @@ def _parts(dialect: str, mode: Mode, distinct: _Distinct, width: int,
                      *probe_level, lt.c.gap == pr.c.g, lt.c.day >= pr.c.dlo,
                      lt.c.day < pr.c.dhi)))
                  .group_by(pr.c.k, _key(lt, mode)))
-    qw = _windows(dialect, "endlinks")
-    end_links = (select(_const("q"), qw.c.k, _key(hl, mode),
+    qw = _windows(dialect, "hourlinks")
+    hour_links = (select(_const("q"), qw.c.k, _key(hl, mode),
                         *_pad([func.sum(hl.c.links)], width))
                  .select_from(qw.join(hl, and_(
                      *_rollup_level(dialect, hl, mode), hl.c.hour >= qw.c.hlo,
                      hl.c.hour < qw.c.hhi, hl.c.gap <= qw.c.g)))
                  .group_by(qw.c.k, _key(hl, mode)))
-    parts = [days, hours, edges, partial, links, end_links]
+    parts = [days, hours, edges, partial, links, hour_links]
     if mode in distinct.short:
         # the same for ranges of up to SHORT_RANGE: their rows' previous rows are recent, and
         # the index of short links holds those alone (a few percent of the credentials)
         sp = _windows(dialect, "shortpartial")
-        parts.append(select(_const("p"), sp.c.k, group, *_pad([func.count()], width))
+        parts.append(select(_const("p"), sp.c.k, group, *_pad([func.sum(sp.c.s)], width))
                      .select_from(sp.join(table, and_(
-                         prev >= sp.c.a, prev < sp.c.lo, unindexed >= sp.c.glo,
+                         prev >= sp.c.plo, prev < sp.c.phi, unindexed >= sp.c.glo,
                          unindexed < sp.c.ghi, _short_link(dialect), *raw_level)))
                      .group_by(sp.c.k, group))
     return union_all(*parts)
@@ -518,7 +591,7 @@ def _cohort_statement(dialect: str, mode: Mode, engagement: bool) -> Executable:
         dialect, mode, _RECIPIENTS, 2 + len(steps),
         sums=lambda t: [func.sum(t.c.issued), func.sum(t.c.firsts),
                         *(func.sum(t.c[s]) for s in steps)],
-        edge_sums=[_count(_reached(STEP_KEYS.index(s))) for s in steps],
+        edge_sums=lambda sign: [_count(_reached(STEP_KEYS.index(s)), sign) for s in steps],
         raw_level=_raw_level(dialect, mode))
 
 
@@ -530,7 +603,8 @@ def _touched_statement(dialect: str, mode: Mode) -> Executable:
         dialect, mode, _TOUCHED, 2 + len(EVENT_TYPES),
         sums=lambda t: [func.sum(t.c.events), func.sum(t.c.firsts),
                         *(func.sum(t.c[name]) for name in EVENT_TYPES)],
-        edge_sums=[_count(e.event_type == _const(name)) for name in EVENT_TYPES],
+        edge_sums=lambda sign: [_count(e.event_type == _const(name), sign)
+                                for name in EVENT_TYPES],
         raw_level=_raw_level(dialect, mode, engagement_events))
 
 
@@ -544,24 +618,28 @@ def _distinct(execute: Execute, conn: Connection, statement: Executable, distinc
     starts = {w.k: w.start for w in windows}
     if level.mode == "groups":  # hourly rollups are the organizations'
         windows = [w.daily() for w in windows]
-    spans = [w for w in windows if w.days]
-    if any(w.days and w.days[1] == AFTER and w.start for w in spans):
+    cuts = [(w.k, w.cut()) for w in windows]
+    if any(cut.days and cut.days[1] == AFTER and cut.floor is not None for _, cut in cuts):
         # an open end: up to the last day with rows
         last = _last_day(execute, dialect, distinct, level)
     probes: list[dict[str, int]] = []
-    for w in spans:
-        if w.start is None or w.days is None:
+    for k, cut in cuts:
+        if cut.floor is None or cut.days is None:
             continue  # from the beginning: the firsts count, no links
-        lo, hi = w.days
+        lo, hi = cut.days
         if hi == AFTER:
             hi = min(hi, (last if last is not None else lo) + 1)
         if lo < hi:
-            probes += [{"k": w.k, "dlo": lo, "dhi": hi, "grp": member}
+            probes += [{"k": k, "dlo": lo, "dhi": hi, "floor": cut.floor, "grp": member}
                        for member in level.members]
-    def short(p: tuple[datetime, datetime, datetime, datetime]) -> bool:
-        """Whether the partial rows are all short links: rows in [a, ghi) whose previous row
-        is at or after a are within ghi - a of it."""
+
+    def short(p: tuple[datetime, datetime, datetime, datetime, int]) -> bool:
+        """Whether the partial rows are all short links: rows before ghi whose previous row
+        is at or after plo are within ghi - plo of it."""
         return level.mode in distinct.short and p[3] - p[0] <= SHORT_RANGE
+
+    def partial(p: tuple[datetime, datetime, datetime, datetime, int]) -> dict[str, Any]:
+        return dict(zip(("plo", "phi", "glo", "ghi", "s"), p, strict=True))
 
     params = {
         **level.params(),
@@ -569,16 +647,17 @@ def _distinct(execute: Execute, conn: Connection, statement: Executable, distinc
            else _probe_rows(dialect, probes)),
         **_json_params(
             dialect,
-            whole=[{"k": w.k, "dlo": w.days[0], "dhi": w.days[1]} for w in spans if w.days],
-            hours=[{"k": w.k, "hlo": lo, "hhi": hi} for w in windows for lo, hi in w.hours],
-            edges=[{"k": w.k, "lo": lo, "hi": hi, "a": w.start}
-                   for w in windows for lo, hi in w.remnants],
-            partial=[{"k": w.k, "a": p[0], "lo": p[1], "glo": p[2], "ghi": p[3]}
-                     for w in windows if (p := w.partial) and not short(p)],
-            shortpartial=[{"k": w.k, "a": p[0], "lo": p[1], "glo": p[2], "ghi": p[3]}
-                          for w in windows if (p := w.partial) and short(p)],
-            endlinks=[{"k": w.k, "hlo": q[0], "hhi": q[1], "g": q[2]}
-                      for w in windows if (q := w.end_links)]),
+            whole=[{"k": k, "dlo": cut.days[0], "dhi": cut.days[1]}
+                   for k, cut in cuts if cut.days],
+            hours=[{"k": k, "hlo": lo, "hhi": hi} for k, cut in cuts for lo, hi in cut.hours],
+            edges=[{"k": k, "lo": lo, "hi": hi, "a": before, "s": sign}
+                   for k, cut in cuts for lo, hi, before, sign in cut.edges],
+            partial=[{"k": k, **partial(p)} for k, cut in cuts
+                     if (p := cut.partial) and not short(p)],
+            shortpartial=[{"k": k, **partial(p)} for k, cut in cuts
+                          if (p := cut.partial) and short(p)],
+            hourlinks=[{"k": k, "hlo": lo, "hhi": hi, "g": g}
+                       for k, cut in cuts for lo, hi, g in cut.hour_links]),
     }
     for part, k, group, first, second, *sums in execute(statement, params):
         into = out.setdefault((k, group), dict.fromkeys(names, 0))
