@@ -45,6 +45,7 @@ from sqlalchemy import (
     FromClause,
     Integer,
     Row,
+    Select,
     String,
     Table,
     and_,
@@ -68,6 +69,7 @@ from metrics.definitions import ENGAGEMENT_STEPS, EventType
 from metrics.rollups import ORG
 from metrics.schema import (
     SHORT_LINK,
+    SHORT_LINK_DAYS,
     credential_days,
     credential_hour_links,
     credential_hours,
@@ -281,6 +283,7 @@ _TABLES = {  # the fields of each windows table (its parameter's name)
     "partial": ("k", "plo", "phi", "glo", "ghi", "s"),
     "shortpartial": ("k", "plo", "phi", "glo", "ghi", "s"),
     "spans": ("k", "dlo", "dhi", "floor", "grp"),
+    "shortspans": ("k", "dlo", "dhi", "floor", "grp"),
     "hourlinks": ("k", "hlo", "hhi", "g"),
     "probes": ("k", "g", "dlo", "dhi", "grp"),
 }
@@ -476,6 +479,9 @@ class _Distinct:
     # the levels whose previous rows in a short range's first partial day are read from the
     # index of short links only (metrics.schema.SHORT_LINK)
     short: tuple[Mode, ...] = ()
+    # the by-day levels whose links rows of a short range are read from the index of short
+    # links rows only (metrics.schema's ix_credential_links_short)
+    short_links: tuple[Mode, ...] = ()
 
     def prev(self, mode: Mode) -> ColumnElement[datetime]:
         if self.table is credentials:
@@ -487,7 +493,7 @@ class _Distinct:
 # many gaps each day, a group few; a credential's events mostly come within weeks of each other
 _RECIPIENTS = _Distinct(credentials, "issued_at", credential_days, credential_links,
                         credential_hours, credential_hour_links, by_day=("groups",),
-                        short=("org", "orgs"))
+                        short=("org", "orgs"), short_links=("groups",))
 # a range of up to this many days counts, in its first partial day, only credentials issued
 # within metrics.schema.SHORT_LINK_DAYS of their previous one (the margin keeps SQLite's
 # julianday arithmetic, exact to ~40 microseconds, away from the index's bound)
@@ -533,17 +539,25 @@ def _parts(dialect: str, mode: Mode, distinct: _Distinct, width: int,
                    prev >= pw.c.plo, prev < pw.c.phi, unindexed >= pw.c.glo,
                    unindexed < pw.c.ghi, *raw_level)))
                .group_by(pw.c.k, group))
-    if mode in distinct.by_day:
+    def by_day(spans: str, *short: ColumnElement[bool]) -> Select[Any]:
         # few links rows per day: every links row of each span's days (one index range per
         # window and member), those whose previous row is on a day >= the floor
-        sw = _windows(dialect, "spans")
-        links = (select(_const("l"), sw.c.k, _key(lt, mode),
-                        *_pad([func.sum(lt.c.links)], width))
-                 .select_from(sw.join(lt, and_(
-                     lt.c.organization_id == _org(), lt.c.group_id == sw.c.grp,  # (0: the org)
-                     lt.c.day >= sw.c.dlo, lt.c.day < sw.c.dhi,
-                     lt.c.day - lt.c.gap >= sw.c.floor)))
-                 .group_by(sw.c.k, _key(lt, mode)))
+        sw = _windows(dialect, spans)
+        return (select(_const("l"), sw.c.k, _key(lt, mode),
+                       *_pad([func.sum(lt.c.links)], width))
+                .select_from(sw.join(lt, and_(
+                    lt.c.organization_id == _org(), lt.c.group_id == sw.c.grp,  # (0: the org)
+                    lt.c.day >= sw.c.dlo, lt.c.day < sw.c.dhi,
+                    lt.c.day - lt.c.gap >= sw.c.floor, *short)))
+                .group_by(sw.c.k, _key(lt, mode)))
+
+    short_links: list[Select[Any]] = []
+    if mode in distinct.by_day:
+        links = by_day("spans")
+        if mode in distinct.short_links:
+            # spans of up to SHORT_LINK_DAYS days from the floor: their links rows are short,
+            # and the partial index holds those alone (the predicate as the index states it)
+            short_links.append(by_day("shortspans", lt.c.gap < _const(SHORT_LINK_DAYS)))
     else:
         # many: one probe per (window, gap g[, member]): days [max(floor + g, A), B)
         pr = _probes(dialect)
@@ -565,7 +579,7 @@ def _parts(dialect: str, mode: Mode, distinct: _Distinct, width: int,
                      *_rollup_level(dialect, hl, mode), hl.c.hour >= qw.c.hlo,
                      hl.c.hour < qw.c.hhi, hl.c.gap <= qw.c.g)))
                  .group_by(qw.c.k, _key(hl, mode)))
-    parts = [days, hours, edges, partial, links, hour_links]
+    parts = [days, hours, edges, partial, links, *short_links, hour_links]
     if mode in distinct.short:
         # the same for ranges of up to SHORT_RANGE: their rows' previous rows are recent, and
         # the index of short links holds those alone (a few percent of the credentials)
@@ -641,10 +655,17 @@ def _distinct(execute: Execute, conn: Connection, statement: Executable, distinc
     def partial(p: tuple[datetime, datetime, datetime, datetime, int]) -> dict[str, Any]:
         return dict(zip(("plo", "phi", "glo", "ghi", "s"), p, strict=True))
 
+    def short_span(span: dict[str, int]) -> bool:
+        """Whether the span's links are all short: rows on days before dhi whose previous
+        row is on a day >= floor."""
+        return level.mode in distinct.short_links and span["dhi"] - span["floor"] <= \
+            SHORT_LINK_DAYS
+
     params = {
         **level.params(),
-        **(_json_params(dialect, spans=probes) if level.mode in distinct.by_day
-           else _probe_rows(dialect, probes)),
+        **(_json_params(dialect, spans=[p for p in probes if not short_span(p)],
+                        shortspans=[p for p in probes if short_span(p)])
+           if level.mode in distinct.by_day else _probe_rows(dialect, probes)),
         **_json_params(
             dialect,
             whole=[{"k": k, "dlo": cut.days[0], "dhi": cut.days[1]}
