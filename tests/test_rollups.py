@@ -302,12 +302,22 @@ def test_imports_keep_rollups_equal_to_a_rebuild(db: Database, tmp_path: Path) -
     creds2[1][1] = "DSB"
     creds2[2][2] = "p6@x.example"
     creds2.append(["C100", "CPA", "P3@X.example", "2026-01-01T00:00:00Z"])
+    creds2 += [[f"C{101 + i}", "CPA", f"p{5 + i // 2}@x.example",  # two on a day, twice
+                f"2026-0{3 + i // 2}-03T0{i}:00:00Z"] for i in range(4)]
     events2 = [row[:] for row in events[:10]]
     events2[0][2] = "linkedin_profile_add"
     events2[1][3] = "2026-11-01T00:00:00Z"
     events2.append(["E900", "C100", "view", "2026-02-01T10:00:00Z", "owner"])
     import_files(db.engine, "Acme", _write(tmp_path / "c2.csv", CRED_HEADER, creds2),
                  _write(tmp_path / "e2.csv", EVENT_HEADER, events2), now=NOW)
+    with db.engine.connect() as conn:
+        assert _snapshot(conn) == _rebuilt(db)
+
+    # a third adds later credentials of the same recipients only: the recomputed days are the
+    # last ones, next to links rows of the same gaps on days before them
+    creds3 = [[f"C{200 + i}", "CPA", f"p{i // 2}@x.example", f"2026-11-2{i // 4}T{i:02d}:00:00Z"]
+              for i in range(14)]  # pairs on a day: links of gap 0, as in March and April
+    import_files(db.engine, "Acme", _write(tmp_path / "c3.csv", CRED_HEADER, creds3), now=NOW)
     with db.engine.connect() as conn:
         assert _snapshot(conn) == _rebuilt(db)
         later = NOW + timedelta(days=1)
