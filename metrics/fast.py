@@ -505,7 +505,7 @@ _TOUCHED = _Distinct(engagement_events, "occurred_at", touch_days, touch_links, 
 def _parts(dialect: str, mode: Mode, distinct: _Distinct, width: int,
            sums: Callable[[Table], list[Any]], edge_sums: Callable[[Any], list[Any]],
            raw_level: list[ColumnElement[bool]]) -> Executable:
-    """One statement of six parts (see `Cut`), rows (part, k, group, values...):
+    """One statement of parts (see `Cut`), rows (part, k, group, values...):
     'd' whole days and 'h' whole hours (count, firsts, sums), 'e' raw edges (count, new, sums;
     an edge taken away counts negatively: `edge_sums(sign)`); rows whose previous row is at or
     after the window's start, to subtract from the count: 'l' links inside whole days (one
@@ -539,6 +539,7 @@ def _parts(dialect: str, mode: Mode, distinct: _Distinct, width: int,
                    prev >= pw.c.plo, prev < pw.c.phi, unindexed >= pw.c.glo,
                    unindexed < pw.c.ghi, *raw_level)))
                .group_by(pw.c.k, group))
+
     def by_day(spans: str, *short: ColumnElement[bool]) -> Select[Any]:
         # few links rows per day: every links row of each span's days (one index range per
         # window and member), those whose previous row is on a day >= the floor
