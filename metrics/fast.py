@@ -158,6 +158,7 @@ class Window:
         """How the range is read: whole UTC days, whole hours, raw edges, and what the links
         of its previous rows need (see `Cut`)."""
         a, b = self.start, self.end
+        edges: list[tuple[datetime, datetime, datetime | None, int]] = []
         if self.hourly:
             grid = self.grid
             edges = [(lo, hi, a, 1) for lo, hi in self.remnants]
@@ -170,7 +171,14 @@ class Window:
         # daily rollups only: an edge's partial day is read raw, or, when it is mostly inside
         # the range, as the whole day less its raw part outside the range (at most 12 hours)
         lo_day, hi_day = BEFORE, AFTER
-        edges = []
+        if a is not None and b is not None and _inside_a_day(a, b):
+            # a range inside one UTC day: raw, or the day less both raw ends, whichever is less
+            lo_day = math.floor(_epoch(a) / 86400)
+            first, last = day_at(lo_day), day_at(lo_day + 1)
+            if (a - first) + (last - b) >= b - a:
+                return Cut(None, [], [(a, b, a, 1)], None, None, [])
+            return Cut((lo_day, lo_day + 1), [], [(first, a, first, -1), (b, last, first, -1)],
+                       *_floor(a, a, b), [])
         if a is not None:
             lo_day = math.ceil(_epoch(a) / 86400)
             day = day_at(lo_day)
@@ -201,6 +209,12 @@ class Window:
 
 
 HALF_DAY = timedelta(hours=12)
+
+
+def _inside_a_day(a: datetime, b: datetime) -> bool:
+    """Whether [a, b) lies strictly inside one UTC day (neither end at its midnights)."""
+    day = math.floor(_epoch(a) / 86400)
+    return day_at(day) < a and b < day_at(day + 1)
 
 
 @dataclass(frozen=True)

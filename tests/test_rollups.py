@@ -209,6 +209,35 @@ def test_windows_over_dense_hours_equal_the_raw_rows(db: Database, tmp_path: Pat
         assert _check_windows(conn, "Acme", windows) > 100
 
 
+@pytest.mark.parametrize("hourly", [True, False])
+def test_a_cut_reads_at_most_12_hours_of_raw_rows_per_edge(hourly: bool) -> None:
+    """Whatever a range's start and end, the raw rows an answer reads (the edges of a range
+    without hourly rollups, and the previous rows between its start and the links' first
+    midnight) cover at most 12 hours of any UTC day; the cut still covers the range exactly."""
+    for window in _random_windows(random.Random(5), 400):
+        w = window if hourly else window.daily()
+        cut = w.cut()
+        raw: dict[int, timedelta] = {}  # per UTC day
+        for lo, hi, _, _ in cut.edges:
+            while lo < hi:
+                day = (lo - fast.EPOCH).days
+                end = min(hi, fast.day_at(day + 1))
+                raw[day] = raw.get(day, timedelta(0)) + (end - lo)
+                lo = end
+        assert all(hours <= timedelta(hours=12) for hours in raw.values()), w
+        if cut.partial is not None:
+            plo, phi, *_ = cut.partial
+            assert phi - plo <= timedelta(hours=12), w
+        if w.start is None or w.end is None or cut.days is None:
+            continue
+        # what the cut counts: its whole days and hours, plus edges added, less edges taken
+        # away, is the range
+        counted = timedelta(days=cut.days[1] - cut.days[0]) + \
+            sum((timedelta(hours=hi - lo) for lo, hi in cut.hours), timedelta(0)) + \
+            sum(((hi - lo) * sign for lo, hi, _, sign in cut.edges), timedelta(0))
+        assert counted == w.end - w.start, w
+
+
 def test_the_rollup_path_reads_rollups_and_no_event_probe(synthetic: Database) -> None:
     with synthetic.engine.connect() as conn:
         fast, raw = _answers(conn, "Seed Org 0001", "engagement last quarter",
