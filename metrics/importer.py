@@ -19,7 +19,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Connection, Engine, and_, func, insert, literal, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
 
 from metrics import rollups, staging
 from metrics.catalog import Organization
@@ -399,11 +411,28 @@ def _merge(conn: Connection, org: Organization, present: set[str], summary: Impo
     summary.credentials_updated = conn.execute(
         update(credentials).where(cr.id == rc.existing_id, differs).values(**changed)
     ).rowcount
+    # new credentials are written with their facts, from their recipients' stored credentials
+    # (as just updated) and the new ones: writing them and then their facts rewrote every new
+    # row (200,000 rows: 2.9 s of the import's 9.9)
+    # (steps: none, no stored event can be a new credential's; the stored ones give only their
+    # issue times)
+    new = rc.existing_id.is_(None)
+    target = union_all(
+        select(cr.id, cr.recipient_id, cr.group_id, cr.issued_at, literal(0).label("steps"))
+        .where(cr.recipient_id.in_(select(rc.recipient_id).where(new))),
+        select(rc.new_id, rc.recipient_id, rc.group_id, rc.issued_at, literal(0)).where(new),
+    ).subquery("target")
+    computed = rollups.facts_select(target).subquery("computed")
     columns = ["external_id", "group_id", "recipient_id", "issued_at", "expires_at", "kind"]
+    facts = ["steps", "org_prev_at", "group_prev_at"]
     summary.credentials_new = conn.execute(
         insert(credentials).from_select(
-            ["organization_id", *columns],
-            select(literal(org.id), *(rc[n] for n in columns)).where(rc.existing_id.is_(None)),
+            ["id", "organization_id", *columns, *facts],
+            select(rc.new_id, literal(org.id), *(rc[n] for n in columns),
+                   *(computed.c[n] for n in facts))
+            .select_from(staging.resolved_credentials.join(
+                computed, computed.c.id == rc.new_id))
+            .order_by(rc.issued_at),  # the time-keyed indexes then grow at their right edge
         )
     ).rowcount
     summary.credentials_unchanged = total - summary.credentials_new - summary.credentials_updated

@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    case,
     func,
     insert,
     or_,
@@ -72,6 +73,10 @@ resolved_credentials = Table(
     Column("expires_at", UTCDateTime()),
     Column("kind", String, nullable=False),
     Column("existing_id", BigInteger, index=True),
+    # a new credential's id, drawn before it is written: from the credentials' sequence, or
+    # after the largest stored id (the import holds the organization's lock; SQLite has one
+    # writer)
+    Column("new_id", BigInteger),
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",
 )
@@ -298,10 +303,16 @@ def resolve_credentials(conn: Connection, org_id: int) -> int:
         .subquery()
     )
     cr = credentials.c
-    rows = select(*distinct.c, cr.id).select_from(
+    new = cr.id.is_(None)
+    if conn.dialect.name == "postgresql":  # from the credentials' sequence
+        drawn: Any = func.nextval(func.pg_get_serial_sequence("credentials", "id"))
+    else:  # after the largest stored id (SQLite has one writer)
+        drawn = select(func.coalesce(func.max(credentials.c.id), 0)).scalar_subquery() + \
+            func.row_number().over(partition_by=new, order_by=distinct.c.issued_at)
+    rows = select(*distinct.c, cr.id, case((new, drawn))).select_from(
         distinct.outerjoin(credentials, (cr.organization_id == org_id)
                            & (cr.external_id == distinct.c.external_id))
-    )
+    ).order_by(distinct.c.issued_at)  # ids in issue order: new rows are written in that order
     count = conn.execute(
         insert(resolved_credentials).from_select([c.name for c in resolved_credentials.c], rows)
     ).rowcount

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from metrics.importer import ImportFailed, import_files
 from metrics.schema import credentials, engagement_events, groups, organizations, recipients
@@ -166,3 +166,34 @@ def test_bom_and_extra_columns(db: Database, tmp_path: Path) -> None:
     summary = import_files(db.engine, "Org", f, now=NOW)
     assert summary.credentials_new == 1
     assert summary.ignored_columns == ["bom.csv:notes"]
+
+
+def test_new_credentials_are_written_with_their_facts(db: Database, tmp_path: Path) -> None:
+    """New credentials are inserted with their recipients' previous credentials already known
+    (from the stored ones and the new ones), so the facts' recompute rewrites none of them;
+    only stored credentials that a new, earlier one precedes change."""
+    first = write(tmp_path / "c1.csv", "credential_id,group,recipient_email,issued_at",
+                  "A1,CPA,a@x.example,2026-03-01T10:00:00Z",
+                  "A2,CFA,a@x.example,2026-05-01T10:00:00Z")
+    import_files(db.engine, "Acme", first, now=NOW)
+    rows = ["credential_id,group,recipient_email,issued_at"]
+    rows += [f"N{i},{('CPA', 'CFA')[i % 2]},{'ab'[i % 2]}@x.example,2026-0{1 + i % 9}-0{1 + i % 9}"
+             f"T{i % 24:02d}:00:00Z" for i in range(40)]  # before, between and after A1, A2
+    updates: list[int] = []
+
+    def count_updates(conn: object, cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("UPDATE credentials SET steps"):
+            updates.append(cursor.rowcount)  # type: ignore[attr-defined]
+
+    event.listen(db.engine, "after_cursor_execute", count_updates)
+    try:
+        import_files(db.engine, "Acme", write(tmp_path / "c2.csv", *rows), now=NOW)
+    finally:
+        event.remove(db.engine, "after_cursor_execute", count_updates)
+    assert updates == [2]  # A1 and A2: new credentials of a@ come before each of them
+    with db.engine.connect() as conn:
+        cr = credentials.c
+        stored = {ext: (prev, group_prev) for ext, prev, group_prev in conn.execute(
+            select(cr.external_id, cr.org_prev_at, cr.group_prev_at))}
+    assert stored["N9"][0] is not None and stored["N0"] == (None, None)  # a's, b's first
+    assert sum(prev is not None for prev, _ in stored.values()) == 40  # all but the 2 firsts
