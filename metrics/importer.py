@@ -452,11 +452,22 @@ def _merge(conn: Connection, org: Organization, present: set[str], summary: Impo
         .where(ev.id == re_.existing_id, or_(*(ev[n] != re_[n] for n in fields)))
         .values({n: re_[n] for n in fields})
     ).rowcount
+    # new events are written with their facts too: the previous event of their credential,
+    # from its stored events and the new ones, and the credential's group
+    new_event = re_.existing_id.is_(None)
+    target = union_all(
+        select(ev.id, ev.credential_id, ev.occurred_at).where(
+            ev.credential_id.in_(select(re_.credential_id).where(new_event))),
+        select(re_.new_id, re_.credential_id, re_.occurred_at).where(new_event),
+    ).subquery("target")
+    computed = rollups.event_facts_select(target).subquery("computed")
     summary.events_new = conn.execute(
         insert(engagement_events).from_select(
-            ["organization_id", *fields, "external_id"],
-            select(literal(org.id), *(re_[n] for n in fields), re_.external_id)
-            .where(re_.existing_id.is_(None)),
+            ["id", "organization_id", *fields, "external_id", "prev_at", "group_id"],
+            select(re_.new_id, literal(org.id), *(re_[n] for n in fields), re_.external_id,
+                   computed.c.prev_at, computed.c.group_id)
+            .select_from(staging.resolved_events.join(computed, computed.c.id == re_.new_id))
+            .order_by(re_.occurred_at),
         )
     ).rowcount
     summary.events_unchanged = total_events - summary.events_new - summary.events_updated

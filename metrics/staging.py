@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    ColumnElement,
     Connection,
     Index,
     Integer,
@@ -73,10 +74,7 @@ resolved_credentials = Table(
     Column("expires_at", UTCDateTime()),
     Column("kind", String, nullable=False),
     Column("existing_id", BigInteger, index=True),
-    # a new credential's id, drawn before it is written: from the credentials' sequence, or
-    # after the largest stored id (the import holds the organization's lock; SQLite has one
-    # writer)
-    Column("new_id", BigInteger),
+    Column("new_id", BigInteger),  # a new credential's id, drawn before it is written
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",
 )
@@ -100,6 +98,7 @@ resolved_events = Table(
     Column("actor", String, nullable=False),
     Column("external_id", String),
     Column("existing_id", BigInteger, index=True),
+    Column("new_id", BigInteger),  # a new event's id, drawn before it is written
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DROP",
 )
@@ -303,21 +302,31 @@ def resolve_credentials(conn: Connection, org_id: int) -> int:
         .subquery()
     )
     cr = credentials.c
-    new = cr.id.is_(None)
-    if conn.dialect.name == "postgresql":  # from the credentials' sequence
-        drawn: Any = func.nextval(func.pg_get_serial_sequence("credentials", "id"))
-    else:  # after the largest stored id (SQLite has one writer)
-        drawn = select(func.coalesce(func.max(credentials.c.id), 0)).scalar_subquery() + \
-            func.row_number().over(partition_by=new, order_by=distinct.c.issued_at)
-    rows = select(*distinct.c, cr.id, case((new, drawn))).select_from(
+    rows = select(*distinct.c, cr.id, _new_id(conn, credentials, cr.id.is_(None),
+                                              distinct.c.issued_at)).select_from(
         distinct.outerjoin(credentials, (cr.organization_id == org_id)
                            & (cr.external_id == distinct.c.external_id))
-    ).order_by(distinct.c.issued_at)  # ids in issue order: new rows are written in that order
+    ).order_by(distinct.c.issued_at)
     count = conn.execute(
         insert(resolved_credentials).from_select([c.name for c in resolved_credentials.c], rows)
     ).rowcount
     analyze(conn, resolved_credentials)
     return count
+
+
+def _new_id(conn: Connection, table: Table, new: ColumnElement[bool],
+            order: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The id a new row (`new`) of `table` will be written with, drawn in the order of
+    `order` (the statement's ORDER BY; new rows are written in that order, so that the
+    time-keyed indexes grow at their right edge): from the table's sequence on PostgreSQL,
+    after the largest stored id on SQLite (the import holds the organization's lock, and
+    SQLite has one writer)."""
+    if conn.dialect.name == "postgresql":  # evaluated after the sort
+        drawn: Any = func.nextval(func.pg_get_serial_sequence(table.name, "id"))
+    else:
+        drawn = select(func.coalesce(func.max(table.c.id), 0)).scalar_subquery() + \
+            func.row_number().over(partition_by=new, order_by=order)
+    return case((new, drawn))
 
 
 def resolve_events(conn: Connection, org_id: int) -> int:
@@ -334,7 +343,9 @@ def resolve_events(conn: Connection, org_id: int) -> int:
     )
     by_id = engagement_events.alias("by_id")
     by_key = engagement_events.alias("by_key")
-    rows = select(*distinct.c, func.coalesce(by_id.c.id, by_key.c.id)).select_from(
+    existing = func.coalesce(by_id.c.id, by_key.c.id)
+    rows = select(*distinct.c, existing, _new_id(conn, engagement_events, existing.is_(None),
+                                                 distinct.c.occurred_at)).select_from(
         distinct.outerjoin(by_id, (by_id.c.organization_id == org_id)
                            & (by_id.c.external_id == distinct.c.external_id))
         .outerjoin(by_key, distinct.c.external_id.is_(None)
@@ -343,7 +354,7 @@ def resolve_events(conn: Connection, org_id: int) -> int:
                    & (by_key.c.occurred_at == distinct.c.occurred_at)
                    & (by_key.c.actor == distinct.c.actor)
                    & by_key.c.external_id.is_(None))
-    )
+    ).order_by(distinct.c.occurred_at)
     count = conn.execute(
         insert(resolved_events).from_select([c.name for c in resolved_events.c], rows)
     ).rowcount

@@ -197,3 +197,35 @@ def test_new_credentials_are_written_with_their_facts(db: Database, tmp_path: Pa
             select(cr.external_id, cr.org_prev_at, cr.group_prev_at))}
     assert stored["N9"][0] is not None and stored["N0"] == (None, None)  # a's, b's first
     assert sum(prev is not None for prev, _ in stored.values()) == 40  # all but the 2 firsts
+
+
+def test_new_events_are_written_with_their_facts(db: Database, tmp_path: Path) -> None:
+    """Likewise for events: a new event is written with its credential's previous event and
+    group; only a stored event that a new, earlier one precedes is rewritten."""
+    creds = write(tmp_path / "c.csv", "credential_id,group,recipient_email,issued_at",
+                  "A1,CPA,a@x.example,2026-03-01T10:00:00Z",
+                  "A2,CFA,b@x.example,2026-03-02T10:00:00Z")
+    header = "event_id,credential_id,event,occurred_at,actor"
+    import_files(db.engine, "Acme", creds, write(tmp_path / "e1.csv", header,
+                 "E1,A1,view,2026-06-01T00:00:00Z,owner"), now=NOW)
+    rows = [header, "E2,A1,pdf_download,2026-05-01T00:00:00Z,owner"]  # before E1
+    rows += [f"F{i},A{1 + i % 2},view,2026-07-{1 + i:02d}T00:00:00Z,guest" for i in range(20)]
+    updates: list[int] = []
+
+    def count_updates(conn: object, cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("UPDATE engagement_events SET prev_at"):
+            updates.append(cursor.rowcount)  # type: ignore[attr-defined]
+
+    event.listen(db.engine, "after_cursor_execute", count_updates)
+    try:
+        import_files(db.engine, "Acme", creds, write(tmp_path / "e2.csv", *rows), now=NOW)
+    finally:
+        event.remove(db.engine, "after_cursor_execute", count_updates)
+    assert updates == [1]  # E1, now after E2
+    with db.engine.connect() as conn:
+        ec, g = engagement_events.c, groups.c
+        stored = {ext: (prev, group) for ext, prev, group in conn.execute(
+            select(ec.external_id, ec.prev_at, g.name).join(groups, g.id == ec.group_id))}
+    assert stored["E2"][0] is None and stored["E1"][0] is not None
+    assert stored["F0"] == (stored["F0"][0], "CPA") and stored["F1"][1] == "CFA"
+    assert sum(prev is None for prev, _ in stored.values()) == 2  # E2 and F1, the firsts
