@@ -413,9 +413,8 @@ def _merge(conn: Connection, org: Organization, present: set[str], summary: Impo
     ).rowcount
     # new credentials are written with their facts, from their recipients' stored credentials
     # (as just updated) and the new ones: writing them and then their facts rewrote every new
-    # row (200,000 rows: 2.9 s of the import's 9.9)
-    # (steps: none, no stored event can be a new credential's; the stored ones give only their
-    # issue times)
+    # row (200,000 rows: 2.9 s of the import's 9.9). Steps: none, as no stored event can be a
+    # new credential's (the stored credentials give only their issue times).
     new = rc.existing_id.is_(None)
     target = union_all(
         select(cr.id, cr.recipient_id, cr.group_id, cr.issued_at, literal(0).label("steps"))
