@@ -18,9 +18,11 @@ links count previous rows by day: the day links (day, gap) of whole days and the
 midnight nearer a; the rows whose previous row is between a and F's midnight are read raw by
 the index on the previous-row time (at most 12 hours of them) and taken away or added back.
 Where a day has links rows of many gaps (an organization's recipients: previous credentials
-years back), the day links are read by one index range per gap (the work is bounded by the
-range's length, not by the number of rows); where it has few (a group's recipients; a
-credential's events, mostly weeks apart), by one range over the days, filtered by gap.
+years back), a day's links up to a gap are one row's `upto` (the running sum of the day's links
+by gap): one index probe per day of the range, however many rows (across a platform, whose
+many small organizations have few rows, one index range per organization and gap); where it
+has few (a group's recipients; a credential's events, mostly weeks apart), one range over the
+days, filtered by gap.
 
 Every statement has a fixed shape: the windows travel as one JSON parameter (a table function on
 both backends), so a statement is built and compiled once however many windows a series has.
@@ -289,7 +291,7 @@ _FIELDS: dict[str, Any] = {
     "a": DateTime(timezone=True), "glo": DateTime(timezone=True),
     "ghi": DateTime(timezone=True), "dlo": Integer(), "dhi": Integer(), "hlo": Integer(),
     "hhi": Integer(), "g": Integer(), "grp": Integer(), "floor": Integer(), "s": Integer(),
-    "plo": DateTime(timezone=True), "phi": DateTime(timezone=True)}
+    "plo": DateTime(timezone=True), "phi": DateTime(timezone=True), "day": Integer()}
 _TABLES = {  # the fields of each windows table (its parameter's name)
     "whole": ("k", "dlo", "dhi"),
     "hours": ("k", "hlo", "hhi"),
@@ -300,6 +302,7 @@ _TABLES = {  # the fields of each windows table (its parameter's name)
     "shortspans": ("k", "dlo", "dhi", "floor", "grp"),
     "hourlinks": ("k", "hlo", "hhi", "g"),
     "probes": ("k", "g", "dlo", "dhi", "grp"),
+    "dayprobes": ("k", "day", "g"),
 }
 
 
@@ -349,6 +352,34 @@ def _probe_rows(dialect: str, spans: list[dict[str, int]]) -> dict[str, Any]:
         {"k": span["k"], "grp": span["grp"], "g": g, "dhi": span["dhi"],
          "dlo": max(span["floor"] + g, span["dlo"])}
         for span in spans for g in range(span["dhi"] - span["floor"])])
+
+
+def _day_probes(dialect: str) -> FromClause:
+    """The day probes table (k, day, g): one row per day in [dlo, dhi) of each span (k, dlo,
+    dhi, floor) in parameter `dayprobes`, with g = day - floor (the largest gap whose previous
+    rows are on days >= floor). PostgreSQL expands the spans itself; SQLite gets them expanded
+    (`_day_probe_rows`)."""
+    if dialect != "postgresql":
+        return _windows(dialect, "dayprobes")
+    spans = (func.json_to_recordset(cast(bindparam("dayprobes", type_=String()),
+                                         postgresql.JSON))
+             .table_valued(*(column(n, Integer()) for n in ("k", "dlo", "dhi", "floor")))
+             .render_derived(name="dayspans_json", with_types=True))
+    days = (func.generate_series(spans.c.dlo, spans.c.dhi - _const(1))
+            .table_valued(column("day", Integer())).render_derived(name="days").lateral())
+    return (select(spans.c.k, days.c.day, (days.c.day - spans.c.floor).label("g"))
+            .select_from(spans.join(days, true()))
+            .limit(bindparam("dayprobes_rows", type_=Integer())).subquery("dayprobes"))
+
+
+def _day_probe_rows(dialect: str, spans: list[dict[str, int]]) -> dict[str, Any]:
+    """The parameters of `_day_probes` for spans (k, dlo, dhi, floor)."""
+    count = sum(span["dhi"] - span["dlo"] for span in spans)
+    if dialect == "postgresql":
+        return {"dayprobes": json.dumps(spans), "dayprobes_rows": count}
+    return _json_params(dialect, dayprobes=[
+        {"k": span["k"], "day": day, "g": day - span["floor"]}
+        for span in spans for day in range(span["dlo"], span["dhi"])])
 
 
 def _instant_json(dialect: str, instant: datetime | None) -> str | None:
@@ -496,6 +527,10 @@ class _Distinct:
     # the by-day levels whose links rows of a short range are read from the index of short
     # links rows only (metrics.schema's ix_credential_links_short)
     short_links: tuple[Mode, ...] = ()
+    # the levels whose links of a day are one row's `upto` (the day's links up to a gap): one
+    # index probe per day of a range, however many gaps a day has (an organization with
+    # millions of credentials has a links row for nearly every day and gap)
+    upto: tuple[Mode, ...] = ()
 
     def prev(self, mode: Mode) -> ColumnElement[datetime]:
         if self.table is credentials:
@@ -507,7 +542,7 @@ class _Distinct:
 # many gaps each day, a group few; a credential's events mostly come within weeks of each other
 _RECIPIENTS = _Distinct(credentials, "issued_at", credential_days, credential_links,
                         credential_hours, credential_hour_links, by_day=("groups",),
-                        short=("org", "orgs"), short_links=("groups",))
+                        short=("org", "orgs"), short_links=("groups",), upto=("org",))
 # a range of up to this many days counts, in its first partial day, only credentials issued
 # within metrics.schema.SHORT_LINK_DAYS of their previous one (the margin keeps SQLite's
 # julianday arithmetic, exact to ~40 microseconds, away from the index's bound)
@@ -567,7 +602,17 @@ def _parts(dialect: str, mode: Mode, distinct: _Distinct, width: int,
                 .group_by(sw.c.k, _key(lt, mode)))
 
     short_links: list[Select[Any]] = []
-    if mode in distinct.by_day:
+    if mode in distinct.upto:
+        # per day d of a span, the links of the largest gap g <= d - floor: its `upto`
+        dp = _day_probes(dialect)
+        upto = (select(lt.c.upto).where(
+            lt.c.organization_id == _org(), lt.c.group_id == _const(ORG), lt.c.day == dp.c.day,
+            lt.c.gap <= dp.c.g).order_by(lt.c.gap.desc()).limit(1).scalar_subquery())
+        org = cast(_const(ORG), Integer)  # (a cast: a bare number in GROUP BY is a position)
+        links = (select(_const("l"), dp.c.k, org,
+                        *_pad([func.sum(func.coalesce(upto, _const(0)))], width))
+                 .select_from(dp).group_by(dp.c.k, org))
+    elif mode in distinct.by_day:
         links = by_day("spans")
         if mode in distinct.short_links:
             # spans of up to SHORT_LINK_DAYS days from the floor: their links rows are short,
@@ -676,11 +721,17 @@ def _distinct(execute: Execute, conn: Connection, statement: Executable, distinc
         return level.mode in distinct.short_links and span["dhi"] - span["floor"] <= \
             SHORT_LINK_DAYS
 
+    if level.mode in distinct.upto:
+        links = _day_probe_rows(dialect, [
+            {k: p[k] for k in ("k", "dlo", "dhi", "floor")} for p in probes])
+    elif level.mode in distinct.by_day:
+        links = _json_params(dialect, spans=[p for p in probes if not short_span(p)],
+                             shortspans=[p for p in probes if short_span(p)])
+    else:
+        links = _probe_rows(dialect, probes)
     params = {
         **level.params(),
-        **(_json_params(dialect, spans=[p for p in probes if not short_span(p)],
-                        shortspans=[p for p in probes if short_span(p)])
-           if level.mode in distinct.by_day else _probe_rows(dialect, probes)),
+        **links,
         **_json_params(
             dialect,
             whole=[{"k": k, "dlo": cut.days[0], "dhi": cut.days[1]}

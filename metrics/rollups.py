@@ -530,9 +530,21 @@ def _insert(conn: Connection, target: Table, names: list[str], order: _KeyOrder 
     keys = [name for name in ("organization_id", "group_id", "hour", "day", "gap")
             if name in columns]
     stmt = stmt.group_by(*(columns[k] for k in keys if not isinstance(columns[k], BindParameter)))
+    if "upto" in target.c:
+        columns["upto"] = _upto(columns, columns["links"])
+        stmt = stmt.add_columns(columns["upto"])
     if order is not None:
         stmt = stmt.order_by(*order([columns[col.name] for col in target.primary_key.columns]))
     conn.execute(insert(target).from_select(list(columns), stmt))
+
+
+def _upto(key: dict[str, Any], links: ColumnElement[int]) -> ColumnElement[int]:
+    """`credential_links.upto` of grouped rows: their day's links up to their gap (a running
+    sum of the day's `links`, by gap)."""
+    day = [key[k] for k in ("organization_id", "group_id", "day")
+           if not isinstance(key[k], BindParameter)]
+    upto: ColumnElement[int] = func.sum(links).over(partition_by=day, order_by=key["gap"])
+    return upto.label("upto")
 
 
 def _nulls(column: ColumnElement[Any]) -> ColumnElement[int]:
@@ -550,11 +562,14 @@ def _sum(conn: Connection, source: Table, target: Table, keys: list[str], *,
         "group_id": s.group_id,
         **{k: (s.hour // 24 if k == "day" else s[k]) for k in keys},
     }
-    values = [col.name for col in target.c if col.name not in by]
+    values = [col.name for col in target.c if col.name not in by and col.name != "upto"]
     if same_rows:  # `keys` are all of `source`'s
         stmt = select(*by.values(), *(s[v] for v in values))
     else:
         stmt = select(*by.values(), *(func.sum(s[v]) for v in values)).group_by(*by.values())
+    if "upto" in target.c:
+        values.append("upto")
+        stmt = stmt.add_columns(_upto(by, func.sum(s.links)))
     if order is not None:
         stmt = stmt.order_by(*order([by[col.name] for col in target.primary_key.columns]))
     conn.execute(insert(target).from_select([*by, *values], stmt))

@@ -221,11 +221,16 @@ credential_links = Table(
     Column("gap", Integer, nullable=False),  # day - day of the previous credential
     Column("day", Integer, nullable=False),
     Column("links", Integer, nullable=False),  # credentials issued on day with that gap
-    # the organization's links in a range: one index range per gap (metrics/fast.py)
+    # the links of the same day with a gap up to this one: a day's credentials whose previous
+    # one is at most `gap` days back are one row's `upto`
+    Column("upto", Integer, nullable=False, server_default=text("0")),
+    # across a platform, the organizations' links in a range: one index range per gap
     PrimaryKeyConstraint("organization_id", "group_id", "gap", "day",
                          postgresql_include=["links"]),
-    # a group's: its few links rows of the range's days, filtered by gap
-    Index(None, "organization_id", "group_id", "day", postgresql_include=["gap", "links"]),
+    # an organization's: per day of the range, the row of the largest gap in the range (its
+    # `upto`); a group's: its few links rows of the range's days, filtered by gap
+    Index(None, "organization_id", "group_id", "day", "gap",
+          postgresql_include=["links", "upto"]),
     # the same for ranges of up to SHORT_LINK_DAYS: their links are short; a large group's
     # recipients also come back years later (at 10M, 17 links rows of 18 in a quarter)
     Index("ix_credential_links_short", "organization_id", "group_id", "day",
