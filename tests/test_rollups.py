@@ -415,6 +415,24 @@ def test_an_upgrade_rebuilds_what_the_migrations_emptied(synthetic: Database,
     assert any("touch_days" in s for s in fast.sql)  # type: ignore[attr-defined]
 
 
+def test_the_upgrade_to_0010_fills_the_links_up_to_a_gap(synthetic: Database) -> None:
+    """Migration 0010 computes `credential_links.upto` from the stored links rows (no rebuild):
+    equal to what the rollups write."""
+    with synthetic.engine.connect() as conn:
+        before = _snapshot(conn)
+    config = Config()
+    config.set_main_option("script_location", "metrics:migrations")
+    with synthetic.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0009")
+        assert "upto" not in {c["name"] for c in inspect(conn).get_columns("credential_links")}
+    assert upgrade(synthetic.engine) == []  # nothing rebuilt
+    with synthetic.engine.connect() as conn:
+        assert _snapshot(conn) == before
+        assert conn.execute(select(func.max(credential_links.c.upto))).scalar_one() > \
+            conn.execute(select(func.max(credential_links.c.links))).scalar_one()
+
+
 EDGE_INSTANTS = ("1969-12-31 23:59:59.999999", "1970-01-01 00:00:00", "1955-06-01 12:30:00",
                  "2026-03-08 06:59:59.999999", "2026-03-08 07:00:00", "2199-12-31 23:59:59.999999")
 
