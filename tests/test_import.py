@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -168,6 +169,22 @@ def test_bom_and_extra_columns(db: Database, tmp_path: Path) -> None:
     assert summary.ignored_columns == ["bom.csv:notes"]
 
 
+def _rewritten(db: Database, statement: str, write: Callable[[], object]) -> list[int]:
+    """The row counts of the statements starting with `statement` that `write` runs."""
+    counts: list[int] = []
+
+    def count(conn: object, cursor: object, text: str, *_: object) -> None:
+        if text.startswith(statement):
+            counts.append(cursor.rowcount)  # type: ignore[attr-defined]
+
+    event.listen(db.engine, "after_cursor_execute", count)
+    try:
+        write()
+    finally:
+        event.remove(db.engine, "after_cursor_execute", count)
+    return counts
+
+
 def test_new_credentials_are_written_with_their_facts(db: Database, tmp_path: Path) -> None:
     """New credentials are inserted with their recipients' previous credentials already known
     (from the stored ones and the new ones), so the facts' recompute rewrites none of them;
@@ -179,17 +196,8 @@ def test_new_credentials_are_written_with_their_facts(db: Database, tmp_path: Pa
     rows = ["credential_id,group,recipient_email,issued_at"]
     rows += [f"N{i},{('CPA', 'CFA')[i % 2]},{'ab'[i % 2]}@x.example,2026-0{1 + i % 9}-0{1 + i % 9}"
              f"T{i % 24:02d}:00:00Z" for i in range(40)]  # before, between and after A1, A2
-    updates: list[int] = []
-
-    def count_updates(conn: object, cursor: object, statement: str, *_: object) -> None:
-        if statement.startswith("UPDATE credentials SET steps"):
-            updates.append(cursor.rowcount)  # type: ignore[attr-defined]
-
-    event.listen(db.engine, "after_cursor_execute", count_updates)
-    try:
-        import_files(db.engine, "Acme", write(tmp_path / "c2.csv", *rows), now=NOW)
-    finally:
-        event.remove(db.engine, "after_cursor_execute", count_updates)
+    updates = _rewritten(db, "UPDATE credentials SET steps", lambda: import_files(
+        db.engine, "Acme", write(tmp_path / "c2.csv", *rows), now=NOW))
     assert updates == [2]  # A1 and A2: new credentials of a@ come before each of them
     with db.engine.connect() as conn:
         cr = credentials.c
@@ -210,17 +218,8 @@ def test_new_events_are_written_with_their_facts(db: Database, tmp_path: Path) -
                  "E1,A1,view,2026-06-01T00:00:00Z,owner"), now=NOW)
     rows = [header, "E2,A1,pdf_download,2026-05-01T00:00:00Z,owner"]  # before E1
     rows += [f"F{i},A{1 + i % 2},view,2026-07-{1 + i:02d}T00:00:00Z,guest" for i in range(20)]
-    updates: list[int] = []
-
-    def count_updates(conn: object, cursor: object, statement: str, *_: object) -> None:
-        if statement.startswith("UPDATE engagement_events SET prev_at"):
-            updates.append(cursor.rowcount)  # type: ignore[attr-defined]
-
-    event.listen(db.engine, "after_cursor_execute", count_updates)
-    try:
-        import_files(db.engine, "Acme", creds, write(tmp_path / "e2.csv", *rows), now=NOW)
-    finally:
-        event.remove(db.engine, "after_cursor_execute", count_updates)
+    updates = _rewritten(db, "UPDATE engagement_events SET prev_at", lambda: import_files(
+        db.engine, "Acme", creds, write(tmp_path / "e2.csv", *rows), now=NOW))
     assert updates == [1]  # E1, now after E2
     with db.engine.connect() as conn:
         ec, g = engagement_events.c, groups.c

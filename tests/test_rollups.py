@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import random
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -389,6 +391,18 @@ def test_concurrent_imports_into_one_organization_keep_rollups_exact(pg_db: Data
         assert _snapshot(conn) == _rebuilt(pg_db)
 
 
+@contextmanager
+def _downgraded(db: Database, revision: str) -> Iterator[Connection]:
+    """A transaction that took the database down to `revision` (committed when the block
+    ends)."""
+    config = Config()
+    config.set_main_option("script_location", "metrics:migrations")
+    with db.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+        yield conn
+
+
 @pytest.mark.parametrize("revision", ["0007", "0004"])
 def test_an_upgrade_rebuilds_what_the_migrations_emptied(synthetic: Database,
                                                          revision: str) -> None:
@@ -398,11 +412,7 @@ def test_an_upgrade_rebuilds_what_the_migrations_emptied(synthetic: Database,
     answers read them again."""
     with synthetic.engine.connect() as conn:
         before = _snapshot(conn)
-    config = Config()
-    config.set_main_option("script_location", "metrics:migrations")
-    with synthetic.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, revision)
+    with _downgraded(synthetic, revision) as conn:
         assert not inspect(conn).has_table("rollup_state") \
             or not conn.execute(select(func.count()).select_from(rollup_state)).scalar()
     upgrade(synthetic.engine)
@@ -420,11 +430,7 @@ def test_the_upgrade_to_0010_fills_the_links_up_to_a_gap(synthetic: Database) ->
     equal to what the rollups write."""
     with synthetic.engine.connect() as conn:
         before = _snapshot(conn)
-    config = Config()
-    config.set_main_option("script_location", "metrics:migrations")
-    with synthetic.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0009")
+    with _downgraded(synthetic, "0009") as conn:
         assert "upto" not in {c["name"] for c in inspect(conn).get_columns("credential_links")}
     assert upgrade(synthetic.engine) == []  # nothing rebuilt
     with synthetic.engine.connect() as conn:
@@ -471,11 +477,8 @@ def test_a_large_import_renews_the_statistics_of_the_facts(pg_db: Database,
 
 
 def test_the_upgrade_command_says_what_it_rebuilds(synthetic: Database) -> None:
-    config = Config()
-    config.set_main_option("script_location", "metrics:migrations")
-    with synthetic.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0007")
+    with _downgraded(synthetic, "0007"):
+        pass
     done = credstats("db", "upgrade", "--db", synthetic.url)
     assert done.returncode == 0, done.stderr
     assert f"from schema revision 0007 to {HEAD_REVISION}" in done.stderr
