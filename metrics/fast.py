@@ -72,6 +72,7 @@ from metrics.rollups import ORG
 from metrics.schema import (
     SHORT_LINK,
     SHORT_LINK_DAYS,
+    credential_crossings,
     credential_days,
     credential_hour_links,
     credential_hours,
@@ -89,6 +90,7 @@ c = credentials.c
 e = engagement_events.c
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NEVER = datetime(3000, 1, 1, tzinfo=UTC)
+DAWN = datetime(1000, 1, 1, tzinfo=UTC)  # before any instant stored here
 BEFORE = -10**7  # day numbers outside any data
 AFTER = 10**7
 STEP_KEYS = tuple(step.key for step in ENGAGEMENT_STEPS)
@@ -303,6 +305,7 @@ _TABLES = {  # the fields of each windows table (its parameter's name)
     "hourlinks": ("k", "hlo", "hhi", "g"),
     "probes": ("k", "g", "dlo", "dhi", "grp"),
     "dayprobes": ("k", "day", "g"),
+    "ranges": ("k", "lo", "hi"),
 }
 
 
@@ -784,6 +787,36 @@ def activity(execute: Execute, conn: Connection, level: Level, windows: Sequence
     touched, per (window, group): one statement."""
     return _distinct(execute, conn, _touched_statement(conn.dialect.name, level.mode), _TOUCHED,
                      level, windows, ("events", "credentials", *EVENT_TYPES))
+
+
+@cache
+def _crossed_statement(dialect: str) -> Executable:
+    x, w = credential_crossings.c, _windows(dialect, "ranges")
+    return (select(w.c.k, func.count(func.distinct(x.credential_id)))
+            .select_from(w.join(credential_crossings, and_(
+                x.organization_id == _org(), _among(dialect, x.other_group_id, "groups"),
+                _among(dialect, x.group_id, "groups"),
+                x.other_prev_at >= w.c.lo, x.other_prev_at < w.c.hi, x.issued_at < w.c.hi,
+                or_(x.prev_at.is_(None), x.prev_at < w.c.lo))))
+            .group_by(w.c.k))
+
+
+def crossed(execute: Execute, conn: Connection, level: Level, windows: Sequence[Window]
+            ) -> dict[int, int]:
+    """Per window: the credentials of the level's groups (several) issued in it that are new
+    to their own group but not to the groups together, the recipient's previous credential
+    in them being in another of the groups, at or after the window's start (from
+    metrics.schema.credential_crossings, whose rows of a range are only those of credentials
+    whose recipient holds another of the groups). The groups' unique recipients together are
+    the sum of each group's less these."""
+    assert level.mode == "groups"
+    dialect = conn.dialect.name
+    params = {**level.params(), **_json_params(dialect, ranges=[
+        {"k": w.k, "lo": w.start or DAWN, "hi": w.end or NEVER} for w in windows])}
+    out = dict.fromkeys((w.k for w in windows), 0)
+    for k, count in execute(_crossed_statement(dialect), params):
+        out[k] = count
+    return out
 
 
 # -- the state of the rollups -------------------------------------------------------------------

@@ -445,7 +445,8 @@ def _merge(conn: Connection, org: Organization, present: set[str], summary: Impo
     rollups.mark_events(conn, event_differs)
     for where in (re_.existing_id.is_(None), event_differs):
         rollups.mark(conn, days=select(literal(org.id), re_.occurred_at).where(where),
-                     recipients=select(cr.recipient_id).where(cr.id == re_.credential_id, where))
+                     recipients=select(cr.recipient_id).where(cr.id == re_.credential_id, where),
+                     events_only=True)
     summary.events_updated = conn.execute(
         update(engagement_events)
         .where(ev.id == re_.existing_id, or_(*(ev[n] != re_[n] for n in fields)))

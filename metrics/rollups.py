@@ -45,6 +45,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     over,
     select,
     update,
@@ -58,6 +59,7 @@ from metrics.definitions import ENGAGEMENT_STEPS, Actor, EventType
 from metrics.schema import (
     Id,
     UTCDateTime,
+    credential_crossings,
     credential_days,
     credential_hour_links,
     credential_hours,
@@ -173,6 +175,8 @@ _marks = MetaData()
 dirty_recipients = Table(
     "rollup_dirty_recipients", _marks,
     Column("recipient_id", Id, nullable=False),
+    # 1: some of their credentials were written (their crossings change too); 0: only events
+    Column("credentials", Integer, nullable=False),
     prefixes=["TEMPORARY"],
 )
 dirty_days = Table(
@@ -242,9 +246,10 @@ def _ensure_marks(conn: Connection) -> None:
 
 
 def mark(conn: Connection, *, days: Select[Any] | None = None,
-         recipients: Select[Any] | None = None) -> None:
+         recipients: Select[Any] | None = None, events_only: bool = False) -> None:
     """Mark (organization_id, instant) pairs whose UTC days to recompute, and recipients
-    whose credentials' facts to recompute."""
+    whose credentials' facts to recompute (`events_only`: only their credentials' events
+    were written, so only the steps they reached can change)."""
     _ensure_marks(conn)
     if days is not None:
         sub = days.subquery("marked")
@@ -252,7 +257,10 @@ def mark(conn: Connection, *, days: Select[Any] | None = None,
         conn.execute(insert(dirty_days).from_select(
             ["organization_id", "day"], select(org, utc_day(instant)).distinct()))
     if recipients is not None:
-        conn.execute(insert(dirty_recipients).from_select(["recipient_id"], recipients))
+        sub = recipients.subquery("marked")
+        conn.execute(insert(dirty_recipients).from_select(
+            ["recipient_id", "credentials"],
+            select(sub.c[0], literal(0 if events_only else 1))))
 
 
 def mark_credentials(conn: Connection, where: ColumnElement[bool]) -> None:
@@ -271,7 +279,7 @@ def mark_events(conn: Connection, where: ColumnElement[bool]) -> None:
     recipients of their credentials."""
     mark(conn, days=select(e.organization_id, e.occurred_at).where(where),
          recipients=select(c.recipient_id).where(
-             c.id.in_(select(e.credential_id).where(where))).distinct())
+             c.id.in_(select(e.credential_id).where(where))).distinct(), events_only=True)
 
 
 # -- recomputing ---------------------------------------------------------------------------------
@@ -313,6 +321,7 @@ def apply(conn: Connection, *, whole: list[int] | None = None) -> None:
     else:
         _recompute_days(conn, _Whole(whole))
         orgs = select(organizations.c.id).where(organizations.c.id.in_(whole))
+    _recompute_crossings(conn, whole)
     _recompute_state(conn, orgs)
     for table in _TEMP:
         table.drop(conn, checkfirst=True)
@@ -396,6 +405,40 @@ def _recompute_facts(conn: Connection) -> dict[Table, int]:
     changed_events = conn.execute(update(engagement_events).where(e.id == ef.id, changed)
                                   .values(prev_at=ef.prev_at, group_id=ef.group_id)).rowcount
     return {credentials: changed_credentials, engagement_events: changed_events}
+
+
+def crossings_select(where: ColumnElement[bool]) -> Select[Any]:
+    """The crossings (metrics.schema.credential_crossings) of the credentials `where` selects
+    (over `credentials`): per credential and other group of the same recipient, the latest
+    credential in that group before it (by time, then id) when it is later than the
+    credential's previous one in its own group (`group_prev_at`, stored)."""
+    x = credentials.alias("x")
+    before = or_(x.c.issued_at < c.issued_at, and_(x.c.issued_at == c.issued_at, x.c.id < c.id))
+    mine = [c.organization_id, c.recipient_id, c.id, c.group_id, c.issued_at, c.group_prev_at]
+    return (select(*mine, x.c.group_id, func.max(x.c.issued_at))
+            .select_from(credentials.join(x, and_(
+                # (a recipient is one organization's: stated for a distributed database)
+                x.c.organization_id == c.organization_id, x.c.recipient_id == c.recipient_id,
+                x.c.group_id != c.group_id, before,
+                or_(c.group_prev_at.is_(None), x.c.issued_at > c.group_prev_at))))
+            .where(where)
+            .group_by(*mine, x.c.group_id))
+
+
+def _recompute_crossings(conn: Connection, whole: list[int] | None) -> None:
+    """The crossings of the marked recipients (or of every recipient of the organizations
+    `whole`), from their stored credentials and facts."""
+    x = credential_crossings.c
+    if whole is None:
+        marked = select(dirty_recipients.c.recipient_id).where(
+            dirty_recipients.c.credentials == 1)
+        conn.execute(delete(credential_crossings).where(x.recipient_id.in_(marked)))
+        where = c.recipient_id.in_(marked)
+    else:
+        conn.execute(delete(credential_crossings).where(x.organization_id.in_(whole)))
+        where = c.organization_id.in_(whole)
+    conn.execute(insert(credential_crossings).from_select(
+        [col.name for col in credential_crossings.c], crossings_select(where)))
 
 
 class _Marked:
@@ -623,7 +666,7 @@ def rebuild_missing(conn: Connection) -> list[int]:
         select(func.count()).select_from(credentials)).scalar_one() >= BULK_MIN
     if bulk:
         conn.exec_driver_sql("SET LOCAL work_mem = '1GB'")
-    with indexes_after(conn, (*ROLLUPS, *HOURLY), bulk=bulk):
+    with indexes_after(conn, (*ROLLUPS, *HOURLY, credential_crossings), bulk=bulk):
         rebuild(conn, missing)
     return missing
 

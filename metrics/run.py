@@ -118,7 +118,7 @@ class _Runner:
             }
             compared = comparisons[q.compare]()
         ranges = [q.time_range, *([compared] if compared else [])]
-        if len(self.scope.group_ids) <= 1 and (q.basis is Basis.ISSUED or not self.engagement):
+        if q.basis is Basis.ISSUED or not self.engagement:
             ranges += [b for r in list(ranges) for b in self.buckets_of(r)]  # series too
         self.prefetch(ranges)
         values = self.values(q.time_range)
@@ -163,7 +163,8 @@ class _Runner:
         """The rollups answer several ranges (the answer's and its comparison's) at once.
 
         Over several groups at once every figure adds up across them (a credential is in one
-        group) except unique recipients, which the raw rows count."""
+        group) except unique recipients: the groups' sum less the recipients they share
+        (`fast.crossed`)."""
         scope, engagement = self.scope, self.engagement
         if not self.fast or self.query.metric is Metric.HELP:
             return
@@ -175,6 +176,9 @@ class _Runner:
         if self.query.metric is Metric.ACTIVITY:
             for key, values in fast.activity(self.execute, self.conn, level, windows).items():
                 found[key].update(values)
+        # several groups' unique recipients together: each group's less those it shares
+        crossed = fast.crossed(self.execute, self.conn, level, windows) \
+            if len(scope.group_ids) > 1 else {}
         for k, r in enumerate(ranges):
             out: Values = {}
             for group in scope.group_ids or (ORG,):
@@ -183,9 +187,8 @@ class _Runner:
             if scope.group_ids:  # each group's own figures, for a comparison of groups
                 self.per_group[(r.start_at, r.end_at, engagement)] = {
                     group: found[(k, group)] for group in scope.group_ids}
-            if len(scope.group_ids) > 1:
-                out["recipients"] = self.one(sql.cohort_select(
-                    scope, r.start_at, r.end_at, self.now, engagement=False))["recipients"]
+            if crossed:
+                out["recipients"] -= crossed[k]
             if event_basis:
                 out.update(self.one(sql.event_basis_select(scope, r.start_at, r.end_at)))
             self.memo[(r.start_at, r.end_at, engagement)] = out

@@ -239,6 +239,31 @@ credential_links = Table(
           sqlite_where=text(f"gap < {SHORT_LINK_DAYS}")),
 )
 
+# Unique recipients across several groups: a credential counts as a new recipient of groups S in
+# [a, b) when the recipient's previous credential in S is before a. Its previous one in its own
+# group is a fact (credentials.group_prev_at); a crossing is a later one in another group. One
+# row per credential and other group B whose previous credential in B (`other_prev_at`) is more
+# recent than the previous one in the credential's own group (`prev_at`, null: none): the
+# credential is not new to {its group, B} in [a, b) when prev_at < a <= other_prev_at. Kept by
+# metrics/rollups.py per recipient, in the same transaction as every write.
+credential_crossings = Table(
+    "credential_crossings",
+    metadata,
+    Column("organization_id", Id, nullable=False),
+    Column("recipient_id", Id, nullable=False),
+    Column("credential_id", Id, nullable=False),
+    Column("group_id", Id, nullable=False),
+    Column("issued_at", UTCDateTime(), nullable=False),
+    Column("prev_at", UTCDateTime(), nullable=True),
+    Column("other_group_id", Id, nullable=False),
+    Column("other_prev_at", UTCDateTime(), nullable=False),
+    # a range's crossings of some groups: other_prev_at in the range (index-only)
+    Index("ix_credential_crossings_range", "organization_id", "other_group_id", "group_id",
+          "other_prev_at",
+          postgresql_include=["issued_at", "prev_at", "credential_id"]),
+    Index(None, "recipient_id"),  # a recipient's rows, recomputed after a write
+)
+
 touch_days = Table(  # events per day: in all, their credential's firsts, and of each type
     "touch_days",
     metadata,

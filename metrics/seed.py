@@ -32,7 +32,14 @@ from metrics import rollups
 from metrics.db import BULK_MIN, indexes_after
 from metrics.definitions import EventType
 from metrics.errors import UserError
-from metrics.schema import credentials, engagement_events, groups, organizations, recipients
+from metrics.schema import (
+    credential_crossings,
+    credentials,
+    engagement_events,
+    groups,
+    organizations,
+    recipients,
+)
 
 M = 4294967296  # 2^32
 MAX_EVENTS_PER_CREDENTIAL = 100
@@ -178,7 +185,8 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
         progress("pre-aggregates")
         # their indexes too are built after the load (the hourly ones are nearly as many rows
         # as the events)
-        with indexes_after(conn, (*rollups.ROLLUPS, *rollups.HOURLY), bulk=bulk):
+        with indexes_after(conn, (*rollups.ROLLUPS, *rollups.HOURLY, credential_crossings),
+                           bulk=bulk):
             rollups.rebuild(conn, [org.id for org in org_rows], facts=False)
             progress("indexes of the pre-aggregates")
     return counts

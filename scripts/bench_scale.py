@@ -130,7 +130,13 @@ def bi_groups(conn: Connection, p: dict[str, Any], only: str = "") -> dict[str, 
 
 
 def bi_compare(conn: Connection, p: dict[str, Any]) -> dict[str, int]:
-    return bi_groups(conn, p, "AND c.group_id IN (:g1, :g2)")
+    out = bi_groups(conn, p, "AND c.group_id IN (:g1, :g2)")
+    # the answer's Total: unique recipients of both groups, in the range and the previous one
+    both = ("SELECT count(DISTINCT recipient_id) AS recipients FROM credentials c WHERE "
+            f"{IN_RANGE} AND c.group_id IN (:g1, :g2)")
+    out["total"] = _one(conn, both, p)["recipients"]
+    out["total previous"] = _one(conn, both, {**p, "a": p["pa"], "b": p["pb"]})["recipients"]
+    return out
 
 
 def bi_series(conn: Connection, p: dict[str, Any]) -> dict[str, int]:
@@ -263,6 +269,9 @@ def _agree(result: Any, bi: dict[str, int], case: Case) -> str:
         mine_open = sorted(v for (g, k), v in ours.items() if k == "opened" and v)
         same = (theirs_issued == mine_issued and theirs_rec == mine_rec
                 and [x for x in theirs_open if x] == mine_open)
+        if case.bi is bi_compare:
+            totals = (result.values["recipients"], result.previous.values["recipients"])
+            same = same and totals == (bi["total"], bi["total previous"])
         return "yes" if same else "NO"
     figures = {k: result.total[k] for k in case.keys} if case.platform else _ours(result, case)
     same = all(figures[k] == bi.get(k, 0) for k in figures)

@@ -36,6 +36,7 @@ from metrics.rollups import ORG
 from metrics.run import run
 from metrics.schema import (
     UTCDateTime,
+    credential_crossings,
     credential_links,
     credentials,
     engagement_events,
@@ -65,7 +66,8 @@ QUESTIONS = (
     "issued group:P02 all time by:quarter",
     "activity last quarter",
     "activity group:P01 this month by:day",
-    "issued group:P01 group:P03 this year",  # two groups at once: distinct across them (raw)
+    "issued group:P01 group:P03 this year",  # several groups: distinct across them
+    "recipients group:P01 group:P02 group:P03 last quarter by:week",
     "engagement kind:badge last quarter",  # kinds are not rolled up (raw)
 )
 ZONES = ("UTC", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Pacific/Chatham")
@@ -141,9 +143,11 @@ def _raw(conn: Connection, level: fast.Level, w: fast.Window, table: Table, time
             for row in conn.execute(stmt)}
 
 
-def _check_windows(conn: Connection, org_name: str, windows: list[fast.Window]) -> int:
+def _check_windows(conn: Connection, org_name: str, windows: list[fast.Window]
+                   ) -> tuple[int, int]:
     """Cohorts and activity of the windows at once, at each level, against the raw rows;
-    returns how many (window, member) figures have repeat recipients."""
+    and the unique recipients of several groups together; returns how many (window, member)
+    figures have repeat recipients, and how many windows' groups share recipients."""
     cc, ec = credentials.c, engagement_events.c
     steps = {s.key: cc.steps.op("&")(1 << i) != 0 for i, s in enumerate(ENGAGEMENT_STEPS)}
     types = {t.value: ec.event_type == t.value for t in EventType}
@@ -173,7 +177,30 @@ def _check_windows(conn: Connection, org_name: str, windows: list[fast.Window]) 
                     "events": want.get("rows", 0), "credentials": want.get("distinct", 0),
                     **{t: want.get(t, 0) for t in types}}, (level.mode, w)
                 repeats += bool(got["issued"]) and got["recipients"] < got["issued"]
-    return repeats
+    shared = 0
+    for chosen in (groups[:2], groups[1:4], (groups[0], groups[-1])):
+        # several groups at once: each group's recipients less those the groups share
+        level = fast.Level(org.id, chosen)
+        cohorts = fast.cohort(execute, conn, level, windows, engagement=False)
+        crossed = fast.crossed(execute, conn, level, windows)
+        for w in windows:
+            together = sum(cohorts[(w.k, g)]["recipients"] for g in chosen) - crossed[w.k]
+            assert together == _union(conn, org.id, chosen, w), (chosen, w)
+            shared += crossed[w.k] > 0
+    return repeats, shared
+
+
+def _union(conn: Connection, org_id: int, group_ids: tuple[int, ...], w: fast.Window) -> int:
+    """The distinct recipients of the groups' credentials in the window, from the raw rows."""
+    cc = credentials.c
+    where = [cc.organization_id == org_id, cc.group_id.in_(group_ids)]
+    if w.start is not None:
+        where.append(cc.issued_at >= w.start)
+    if w.end is not None:
+        where.append(cc.issued_at < w.end)
+    count: int = conn.execute(select(func.count(func.distinct(cc.recipient_id))).where(*where)
+                              ).scalar_one()
+    return count
 
 
 def test_any_window_from_the_rollups_equals_the_raw_rows(synthetic: Database) -> None:
@@ -182,19 +209,23 @@ def test_any_window_from_the_rollups_equals_the_raw_rows(synthetic: Database) ->
     at each level, equal the counts over the raw rows."""
     windows = _random_windows(random.Random(20261130), 40)
     with synthetic.engine.connect() as conn:
-        assert _check_windows(conn, "Seed Org 0001", windows) > 50
+        repeats, shared = _check_windows(conn, "Seed Org 0001", windows)
+    assert repeats > 50 and shared > 15
 
 
 def test_windows_over_dense_hours_equal_the_raw_rows(db: Database, tmp_path: Path) -> None:
     """The same over a few days of dense data: recipients with a credential every few hours,
     credentials with events every few hours, so that every part of a cut has rows whose
     previous row is in another part (a row after the range whose previous row is in the hours
-    before the links' first midnight, and so on)."""
+    before the links' first midnight, and so on), and windows that start and end at the very
+    instant of a credential."""
     rng = random.Random(7)
     base = datetime(2026, 3, 10, tzinfo=UTC)
     moments = [base + timedelta(seconds=rng.randrange(5 * 86400)) for _ in range(700)]
     creds = [[f"C{i}", ("CPA", "CFA", "DSB")[i % 3], f"p{rng.randrange(15)}@x.example",
               at.strftime("%Y-%m-%dT%H:%M:%SZ")] for i, at in enumerate(moments[:300])]
+    for i in range(0, 300, 20):  # the same recipient at the same instant in another group
+        creds.append([f"T{i}", "CFA" if creds[i][1] == "CPA" else "CPA", *creds[i][2:]])
     events = [[f"E{i}", f"C{rng.randrange(40)}",
                rng.choice(("view", "pdf_download", "linkedin_share", "linkedin_profile_add")),
                (at + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -207,8 +238,13 @@ def test_windows_over_dense_hours_equal_the_raw_rows(db: Database, tmp_path: Pat
         end = start + timedelta(minutes=15 * rng.randrange(1, 3 * 96))
         windows.append(fast.Window(k, None if k % 13 == 0 else start,
                                    None if k % 17 == 0 else end))
+    issued = sorted(moments[:300])
+    for k in range(60, 90):  # from and to the very instant of a credential
+        first = rng.randrange(250)
+        windows.append(fast.Window(k, issued[first], issued[first + rng.randrange(1, 50)]))
     with db.engine.connect() as conn:
-        assert _check_windows(conn, "Acme", windows) > 100
+        repeats, shared = _check_windows(conn, "Acme", windows)
+    assert repeats > 100 and shared > 100
 
 
 @pytest.mark.parametrize("hourly", [True, False])
@@ -279,7 +315,7 @@ def test_the_packed_sort_key_orders_rows_as_their_keys_do(synthetic: Database) -
 
 def _snapshot(conn: Connection) -> dict[str, list[tuple[object, ...]]]:
     out: dict[str, list[tuple[object, ...]]] = {}
-    for table in (*rollups.ROLLUPS, rollup_state):
+    for table in (*rollups.ROLLUPS, credential_crossings, rollup_state):
         out[table.name] = sorted(tuple(r) for r in conn.execute(select(table)))
     cc, ec = credentials.c, engagement_events.c
     out["facts"] = sorted(tuple(r) for r in conn.execute(
@@ -291,7 +327,7 @@ def _snapshot(conn: Connection) -> dict[str, list[tuple[object, ...]]]:
 def _rebuilt(db: Database) -> dict[str, list[tuple[object, ...]]]:
     """The rollups recomputed from scratch (rolled back afterwards)."""
     with db.engine.connect() as conn, conn.begin() as tx:
-        for table in (*rollups.ROLLUPS, rollup_state):
+        for table in (*rollups.ROLLUPS, credential_crossings, rollup_state):
             conn.execute(table.delete())
         conn.execute(credentials.update().values(steps=0, org_prev_at=None, group_prev_at=None))
         conn.execute(engagement_events.update().values(prev_at=None))
@@ -437,6 +473,19 @@ def test_the_upgrade_to_0010_fills_the_links_up_to_a_gap(synthetic: Database) ->
         assert _snapshot(conn) == before
         assert conn.execute(select(func.max(credential_links.c.upto))).scalar_one() > \
             conn.execute(select(func.max(credential_links.c.links))).scalar_one()
+
+
+def test_the_upgrade_to_0011_fills_the_crossings(synthetic: Database) -> None:
+    """Migration 0011 computes `credential_crossings` from the stored credentials and their
+    facts (no rebuild): equal to what the rollups write."""
+    with synthetic.engine.connect() as conn:
+        before = _snapshot(conn)
+    assert len(before["credential_crossings"]) > 100
+    with _downgraded(synthetic, "0010") as conn:
+        assert not inspect(conn).has_table("credential_crossings")
+    assert upgrade(synthetic.engine) == []  # nothing rebuilt
+    with synthetic.engine.connect() as conn:
+        assert _snapshot(conn) == before
 
 
 EDGE_INSTANTS = ("1969-12-31 23:59:59.999999", "1970-01-01 00:00:00", "1955-06-01 12:30:00",
