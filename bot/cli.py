@@ -289,8 +289,8 @@ def db_upgrade(db: str | None) -> None:
         before = current_revision(conn)
     if before not in (None, HEAD_REVISION):
         click.echo(f"Upgrading {target.display} from schema revision {before} to "
-                   f"{HEAD_REVISION}; pre-aggregates a migration changes are rebuilt from the "
-                   "stored rows (minutes on millions of rows)...", err=True)
+                   f"{HEAD_REVISION}; pre-aggregates a migration adds or changes are computed "
+                   "from the stored rows (minutes on millions of rows)...", err=True)
     started = time.monotonic()
     rebuilt = upgrade(engine)
     click.echo(f"{target.display} is at schema revision {HEAD_REVISION}.")

@@ -68,7 +68,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import TextClause
 
 from metrics.definitions import ENGAGEMENT_STEPS, EventType
-from metrics.rollups import ORG
+from metrics.rollups import DAWN, ORG
 from metrics.schema import (
     SHORT_LINK,
     SHORT_LINK_DAYS,
@@ -90,7 +90,6 @@ c = credentials.c
 e = engagement_events.c
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NEVER = datetime(3000, 1, 1, tzinfo=UTC)
-DAWN = datetime(1000, 1, 1, tzinfo=UTC)  # before any instant stored here
 BEFORE = -10**7  # day numbers outside any data
 AFTER = 10**7
 STEP_KEYS = tuple(step.key for step in ENGAGEMENT_STEPS)

@@ -24,6 +24,7 @@ from the raw rows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -81,6 +82,7 @@ ROLLUPS = (credential_days, credential_links, touch_days, touch_links)
 HOURLY = (credential_hours, credential_hour_links, touch_hours, touch_hour_links)
 EVENT_TYPES = tuple(t.value for t in EventType)  # touch_days' and touch_hours' columns
 ORG = 0  # group_id of the rows that hold a whole organization
+DAWN = datetime(1000, 1, 1, tzinfo=UTC)  # before any instant stored here
 
 
 # -- portable day arithmetic ----------------------------------------------------------------------
@@ -420,7 +422,11 @@ def crossings_select(where: ColumnElement[bool]) -> Select[Any]:
                 # (a recipient is one organization's: stated for a distributed database)
                 x.c.organization_id == c.organization_id, x.c.recipient_id == c.recipient_id,
                 x.c.group_id != c.group_id, before,
-                or_(c.group_prev_at.is_(None), x.c.issued_at > c.group_prev_at))))
+                # the credentials between the previous one in the group and this one: one
+                # range of the index by (recipient_id, issued_at) per credential, so a
+                # recipient of k credentials in G groups costs k * G rows, not k * k
+                x.c.issued_at > func.coalesce(c.group_prev_at, literal(DAWN, UTCDateTime())),
+                x.c.issued_at <= c.issued_at)))
             .where(where)
             .group_by(*mine, x.c.group_id))
 
