@@ -74,8 +74,8 @@ PLAN_QUESTIONS = (
 @pytest.mark.postgres
 def test_no_request_path_plan_scans_the_big_tables(pg_db: Database) -> None:
     """Every statement an answer runs, explained with its parameters on an analyzed database
-    whose organizations are small parts of the big tables: none reads credentials or
-    engagement_events sequentially."""
+    whose organizations are small parts of the big tables: none reads credentials,
+    engagement_events or the crossings sequentially."""
     seed(pg_db.engine, SeedPlan(60_000, 12, 3.0, 5), SEED_NOW)
     seen: list[tuple[str, object]] = []
 
@@ -93,8 +93,9 @@ def test_no_request_path_plan_scans_the_big_tables(pg_db: Database) -> None:
                 run(conn, org, parse(question, now=SEED_NOW, tz=tz, catalog=catalog), SEED_NOW)
         event.remove(conn, "before_cursor_execute", record)
         assert len(seen) > 50
+        assert any("credential_crossings" in statement for statement, _ in seen)
         for statement, parameters in seen:
             plan = "\n".join(r[0] for r in conn.exec_driver_sql(
                 f"EXPLAIN {statement}", parameters))  # type: ignore[arg-type]
-            for table in ("credentials", "engagement_events"):
+            for table in ("credentials", "engagement_events", "credential_crossings"):
                 assert f"Seq Scan on {table}" not in plan, f"{statement}\n{plan}"
