@@ -261,7 +261,8 @@ credential_crossings = Table(
     Index("ix_credential_crossings_range", "organization_id", "other_group_id", "group_id",
           "other_prev_at",
           postgresql_include=["issued_at", "prev_at", "credential_id"]),
-    Index(None, "recipient_id"),  # a recipient's rows, recomputed after a write
+    # a recipient's rows, rewritten after a write of their credentials
+    PrimaryKeyConstraint("recipient_id", "credential_id", "other_group_id"),
 )
 
 touch_days = Table(  # events per day: in all, their credential's firsts, and of each type

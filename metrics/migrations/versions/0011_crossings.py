@@ -30,6 +30,8 @@ def upgrade() -> None:
         sa.Column("prev_at", Instant, nullable=True),
         sa.Column("other_group_id", Id, nullable=False),
         sa.Column("other_prev_at", Instant, nullable=False),
+        sa.PrimaryKeyConstraint("recipient_id", "credential_id", "other_group_id",
+                                name="pk_credential_crossings"),
     )
     # the credentials' facts as they stood at this revision (metrics.rollups.crossings_select)
     op.execute(
@@ -47,8 +49,6 @@ def upgrade() -> None:
     op.create_index("ix_credential_crossings_range", "credential_crossings",
                     ["organization_id", "other_group_id", "group_id", "other_prev_at"],
                     postgresql_include=["issued_at", "prev_at", "credential_id"])
-    op.create_index("ix_credential_crossings_recipient_id", "credential_crossings",
-                    ["recipient_id"])
 
 
 def downgrade() -> None:
