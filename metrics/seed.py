@@ -346,11 +346,8 @@ class _Events:
         return f"({j} * {self.K} + {m})"
 
     def type_(self, u: str) -> str:
-        cases, edge = [], 0.0
-        for event, share, _owner in EVENT_MIX:
-            edge += share
-            cases.append(f"WHEN {u} < {int(edge * M)} THEN '{event.value}'")
-        return f"(CASE {' '.join(cases)} ELSE 'view' END)"
+        """The type of an event whose type draw is u."""
+        return _by_type(u, lambda event: f"'{event.value}'")
 
     def owner(self, r: str) -> str:
         """Whether event row r's actor is the credential's owner."""
@@ -371,7 +368,7 @@ class _Events:
         """The engagement steps the events of credential row j (k of them) reach, as the
         rollups' `steps_mask` defines them: the bits of each of its events (type and actor),
         or-ed, written out for every event it may have (a subquery over each credential's
-        events cost 4 s per million credentials, this expression under 1 s)."""
+        events cost 4 s per million credentials, this expression about 1 s)."""
         terms = [f"(CASE WHEN {k} > {m} THEN {self._bits(self.row(j, str(m)))} ELSE 0 END)"
                  for m in range(self.most)]
         return f"({' | '.join(terms)})" if terms else "0"
@@ -387,11 +384,16 @@ class _Events:
             return str(mine) if mine == theirs else \
                 f"(CASE WHEN {self.owner(r)} THEN {mine} ELSE {theirs} END)"
 
-        u, cases, edge = _draw(r, 6, self.plan.seed), [], 0.0
-        for event, share, _owner in EVENT_MIX:
-            edge += share
-            cases.append(f"WHEN {u} < {int(edge * M)} THEN {bits(event)}")
-        return f"(CASE {' '.join(cases)} ELSE {bits(EventType.VIEW)} END)"
+        return _by_type(_draw(r, 6, self.plan.seed), bits)
+
+
+def _by_type(u: str, value: Callable[[EventType], str]) -> str:
+    """`value` of the type EVENT_MIX gives an event whose type draw is u."""
+    cases, edge = [], 0.0
+    for event, share, _owner in EVENT_MIX:
+        edge += share
+        cases.append(f"WHEN {u} < {int(edge * M)} THEN {value(event)}")
+    return f"(CASE {' '.join(cases)} ELSE {value(EventType.VIEW)} END)"
 
 
 def _events(conn: Connection, events: _Events, base: int, org: _Org, first_id: int,
