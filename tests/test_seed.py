@@ -105,14 +105,17 @@ def test_seed_reports_each_step_and_refuses_what_it_cannot_make(sqlite_db: Datab
 @pytest.mark.postgres
 def test_a_bulk_load_rebuilds_every_index_and_gives_the_same_data(
         sqlite_db: Database, pg_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    def indexes() -> list[object]:
+    def indexes() -> list[object]:  # and keys: primary, unique and foreign
         with pg_db.engine.connect() as conn:
             return sorted(conn.execute(text(
                 "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
-            )).all())
+            )).all()) + sorted(conn.execute(text(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE connamespace = current_schema()::regnamespace")).all())
 
     before = indexes()  # recipients', credentials', events' and the pre-aggregates' too
     assert len(before) >= 30
+    assert any("FOREIGN KEY" in str(row) for row in before)
     monkeypatch.setattr("metrics.seed.BULK_MIN", 1000)  # this small seed takes the bulk path
     plan = SeedPlan(3000, 4, 3.0, 42)
     seed(pg_db.engine, plan, NOW)
