@@ -61,6 +61,38 @@ def test_two_workspaces_see_only_their_own_organization(
     assert "Certified Public Accountant" not in message  # another organization's group
 
 
+def test_several_groups_count_a_shared_recipient_once(
+    pg_db: Database, tmp_path: Path, standin: SlackStandIn
+) -> None:
+    """Two groups' unique recipients together, asked in Slack: each group's recipients less
+    those the groups share in the range (the crossings), equal to a plain count over the rows."""
+    creds = tmp_path / "c.csv"
+    creds.write_text(
+        "credential_id,group,recipient_email,issued_at\n"
+        "A1,CPA,a@x.org,2026-07-05\nA2,CFA,a@x.org,2026-08-01\n"  # both groups, both in Q3
+        "B1,CFA,b@x.org,2026-03-01\nB2,CPA,b@x.org,2026-07-10\n"  # CFA before the quarter
+        "C1,CPA,c@x.org,2026-07-02\nC2,CPA,c@x.org,2026-09-01\n"  # one group, twice
+        "D1,CPA,d@x.org,2026-09-29T23:00:00Z\nD2,CFA,d@x.org,2026-09-30T12:00:00Z\n"
+        "E1,CFA,e@x.org,2026-10-01\n")  # after the quarter
+    import_files(pg_db.engine, "Org A", creds, now=NOW)
+    subprocess.run([CREDSTATS, "org", "link", "TA", "Org A", "--db", pg_db.url], check=True,
+                   capture_output=True)
+    with pg_db.engine.connect() as conn:
+        plain = conn.execute(text(
+            "SELECT count(*), count(DISTINCT recipient_id) FROM credentials "
+            "WHERE issued_at >= '2026-07-01' AND issued_at < '2026-10-01'")).one()
+    assert tuple(plain) == (7, 4)  # the groups' own counts add up to 4 + 2
+    server = Server(pg_db.url, standin.api_url).start()
+    try:
+        server.command("recipients group:CPA group:CFA Q3 2026", team="TA", channel="CA",
+                       response_url=f"{standin.url}/response/a")
+        [post] = standin.wait_for(lambda s: s.named("chat.postMessage"))
+    finally:
+        server.stop()
+    blocks = str(post.params["blocks"])
+    assert "*7* issued" in blocks and "*4* unique recipients" in blocks
+
+
 @pytest.fixture
 def own_database(pg_admin: Engine) -> Iterator[tuple[str, str]]:
     """A database of its own, so that connections to it can be refused."""
