@@ -97,6 +97,11 @@ class EngagementStep:
     owner_only: bool
     definition: str
 
+    def reached_by(self, event: EventType, *, by_owner: bool) -> bool:
+        """Whether one event of this type, by the owner or by someone else, reaches the step
+        (metrics.rollups.steps_mask states the same in SQL)."""
+        return event in self.event_types and (by_owner or not self.owner_only)
+
 
 ENGAGEMENT_STEPS: tuple[EngagementStep, ...] = (
     EngagementStep(

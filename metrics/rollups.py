@@ -288,7 +288,7 @@ def mark_events(conn: Connection, where: ColumnElement[bool]) -> None:
 
 def steps_mask(event: Any = e) -> ColumnElement[int]:
     """Per credential (grouped by credential_id): the bitmask of the engagement steps its
-    events reached, at any date."""
+    events reached, at any date (EngagementStep.reached_by, in SQL)."""
     mask: ColumnElement[int] = literal(0)
     for bit, step in enumerate(ENGAGEMENT_STEPS):
         matches: ColumnElement[bool] = event.event_type.in_([t.value for t in step.event_types])

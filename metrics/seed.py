@@ -377,7 +377,7 @@ class _Events:
         """The engagement steps event row r reaches (its type's, and its actor's)."""
         def mask(event: EventType, by_owner: bool) -> int:
             return sum(1 << bit for bit, step in enumerate(ENGAGEMENT_STEPS)
-                       if event in step.event_types and (by_owner or not step.owner_only))
+                       if step.reached_by(event, by_owner=by_owner))
 
         def bits(event: EventType) -> str:
             mine, theirs = mask(event, True), mask(event, False)
