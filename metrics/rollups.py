@@ -80,6 +80,7 @@ c = credentials.c
 e = engagement_events.c
 ROLLUPS = (credential_days, credential_links, touch_days, touch_links)
 HOURLY = (credential_hours, credential_hour_links, touch_hours, touch_hour_links)
+EVENT_ROLLUPS = (touch_days, touch_links, touch_hours, touch_hour_links)  # the events' ones
 EVENT_TYPES = tuple(t.value for t in EventType)  # touch_days' and touch_hours' columns
 ORG = 0  # group_id of the rows that hold a whole organization
 DAWN = datetime(1000, 1, 1, tzinfo=UTC)  # before any instant stored here
@@ -298,7 +299,8 @@ def steps_mask(event: Any = e) -> ColumnElement[int]:
     return mask
 
 
-def apply(conn: Connection, *, whole: list[int] | None = None) -> None:
+def apply(conn: Connection, *, whole: list[int] | None = None,
+          events_from: str | None = None) -> None:
     """Recompute the facts of marked recipients' credentials and the rollups of marked days
     (or of every day of the organizations `whole`, whose rollup rows are gone: a rebuild)."""
     _ensure_marks(conn)
@@ -321,7 +323,7 @@ def apply(conn: Connection, *, whole: list[int] | None = None) -> None:
         _recompute_days(conn, _Marked())
         orgs: Any = select(marked_days.c.organization_id).distinct()
     else:
-        _recompute_days(conn, _Whole(whole))
+        _recompute_days(conn, _Whole(whole), events_from=events_from)
         orgs = select(organizations.c.id).where(organizations.c.id.in_(whole))
     _recompute_crossings(conn, whole)
     _recompute_state(conn, orgs)
@@ -497,7 +499,8 @@ class _Whole:
             conn.execute(delete(table).where(table.c.organization_id.in_(self.org_ids)))
 
 
-def _recompute_days(conn: Connection, rows: _Marked | _Whole) -> None:
+def _recompute_days(conn: Connection, rows: _Marked | _Whole, *,
+                    events_from: str | None = None) -> None:
     """Every rollup row of the days `rows` selects: per group by day, and for the organization
     (group 0) by hour and by day.
 
@@ -509,26 +512,36 @@ def _recompute_days(conn: Connection, rows: _Marked | _Whole) -> None:
     (per group and hour, the rollups held about one row per event).
 
     Rows are inserted in the order of each rollup's key: an index grows at its right edge, and
-    one built after a bulk load finds its rows already sorted."""
+    one built after a bulk load finds its rows already sorted.
+
+    `events_from`: a schema whose EVENT_ROLLUPS already hold these rows (`rebuild_events`
+    there), copied rather than computed."""
     rows.clear(conn)
     order = _KeyOrder(conn)
-    for table in _HOURLY_TEMP:
-        table.drop(conn, checkfirst=True)
-        table.create(conn)
+    _credential_days(conn, rows, order)
+    if events_from is None:
+        _event_days(conn, rows, order)
+        return
+    for table in EVENT_ROLLUPS:
+        names = ", ".join(col.name for col in table.c)
+        conn.exec_driver_sql(f'INSERT INTO {table.name} ({names}) SELECT {names} '
+                             f'FROM "{events_from}".{table.name}')
+
+
+def _credential_days(conn: Connection, rows: _Marked | _Whole, order: _KeyOrder) -> None:
+    """The credentials' rollups of `rows` (`_recompute_days`)."""
+    _fresh(conn, (_credential_hours, _credential_links))
     step_keys = [step.key for step in ENGAGEMENT_STEPS]
     step_sums = [func.sum(case((c.steps.op("&")(1 << bit) != 0, 1), else_=0))
                  for bit in range(len(ENGAGEMENT_STEPS))]
-    by_type = [func.sum(case((e.event_type == t, 1), else_=0)) for t in EVENT_TYPES]
-    credential_values = ["issued", "firsts", *step_keys]
-    event_values = ["events", "firsts", *EVENT_TYPES]
+    values = ["issued", "firsts", *step_keys]
     org = literal(ORG)
-
-    # credentials: per group and day, per organization and hour
+    # per group and day, per organization and hour
     day, _ = rows.credentials()
     hour = utc_hour(c.issued_at)
-    _insert(conn, credential_days, ["group_id", "day", *credential_values], order,
+    _insert(conn, credential_days, ["group_id", "day", *values], order,
             rows.credentials(c.group_id, day, func.count(), _nulls(c.group_prev_at), *step_sums))
-    _insert(conn, _credential_hours, ["group_id", "hour", *credential_values], None,
+    _insert(conn, _credential_hours, ["group_id", "hour", *values], None,
             rows.credentials(org, hour, func.count(), _nulls(c.org_prev_at), *step_sums))
     # their links: gap in days from the previous credential's UTC day, whatever the grain
     _insert(conn, credential_links, ["group_id", "gap", "day", "links"], order,
@@ -537,13 +550,22 @@ def _recompute_days(conn: Connection, rows: _Marked | _Whole) -> None:
     _insert(conn, _credential_links, ["group_id", "hour", "gap", "links"], None,
             rows.credentials(org, hour, day - utc_day(c.org_prev_at), func.count()),
             c.org_prev_at.is_not(None))
+    _sum_hours(conn, _credential_hours, credential_hours, credential_days, order)
+    _sum_hours(conn, _credential_links, credential_hour_links, credential_links, order)
 
-    # events and their links (an event's previous event is its credential's, in its group)
+
+def _event_days(conn: Connection, rows: _Marked | _Whole, order: _KeyOrder) -> None:
+    """The events' rollups (EVENT_ROLLUPS) of `rows` (`_recompute_days`); an event's previous
+    event is its credential's, in its group."""
+    _fresh(conn, (_event_hours, _touch_links))
+    by_type = [func.sum(case((e.event_type == t, 1), else_=0)) for t in EVENT_TYPES]
+    values = ["events", "firsts", *EVENT_TYPES]
+    org = literal(ORG)
     day, _ = rows.events()
     hour = utc_hour(e.occurred_at)
-    _insert(conn, touch_days, ["group_id", "day", *event_values], order,
+    _insert(conn, touch_days, ["group_id", "day", *values], order,
             rows.events(e.group_id, day, func.count(), _nulls(e.prev_at), *by_type))
-    _insert(conn, _event_hours, ["group_id", "hour", *event_values], None,
+    _insert(conn, _event_hours, ["group_id", "hour", *values], None,
             rows.events(org, hour, func.count(), _nulls(e.prev_at), *by_type))
     _insert(conn, touch_links, ["group_id", "gap", "day", "links"], order,
             rows.events(e.group_id, day - utc_day(e.prev_at), day, func.count()),
@@ -551,19 +573,33 @@ def _recompute_days(conn: Connection, rows: _Marked | _Whole) -> None:
     _insert(conn, _touch_links, ["group_id", "hour", "gap", "links"], None,
             rows.events(org, hour, day - utc_day(e.prev_at), func.count()),
             e.prev_at.is_not(None))
+    _sum_hours(conn, _event_hours, touch_hours, touch_days, order)
+    _sum_hours(conn, _touch_links, touch_hour_links, touch_links, order)
 
-    for source, target, keys, same_rows in (  # same_rows: the hourly figures as they are
-            (_credential_hours, credential_hours, ["hour"], True),
-            (_credential_hours, credential_days, ["day"], False),
-            (_credential_links, credential_hour_links, ["hour", "gap"], True),
-            (_credential_links, credential_links, ["day", "gap"], False),
-            (_event_hours, touch_hours, ["hour"], True),
-            (_event_hours, touch_days, ["day"], False),
-            (_touch_links, touch_hour_links, ["hour", "gap"], True),
-            (_touch_links, touch_links, ["day", "gap"], False)):
-        _sum(conn, source, target, keys, same_rows=same_rows, order=order)
-    for table in _HOURLY_TEMP:
-        table.drop(conn)
+
+def rebuild_events(conn: Connection, organization_ids: Iterable[int], *, packed: bool) -> None:
+    """The events' rollups (EVENT_ROLLUPS) of the organizations, from the events table and into
+    the empty rollup tables that the connection's search path finds: how a bulk seed's second
+    connection pre-aggregates the events it generated into a schema of its own (the seed's
+    transaction then copies them: `rebuild`'s `events_from`). `packed`: _KeyOrder.packed of
+    the seed's transaction (the organizations are not visible here)."""
+    _event_days(conn, _Whole(list(organization_ids)), _KeyOrder(conn, packed=packed))
+
+
+def _fresh(conn: Connection, tables: tuple[Table, ...]) -> None:
+    for table in tables:
+        table.drop(conn, checkfirst=True)
+        table.create(conn)
+
+
+def _sum_hours(conn: Connection, source: Table, hourly: Table, daily: Table,
+               order: _KeyOrder) -> None:
+    """The organization's hourly figures of `source` (a temporary table) as they are into
+    `hourly`, and summed by day into `daily`."""
+    keys = ["hour", "gap"] if "gap" in source.c else ["hour"]
+    _sum(conn, source, hourly, keys, same_rows=True, order=order)
+    _sum(conn, source, daily, ["day", *keys[1:]], order=order)
+    source.drop(conn)
 
 
 def _insert(conn: Connection, target: Table, names: list[str], order: _KeyOrder | None,
@@ -636,9 +672,9 @@ class _KeyOrder:
 
     BITS = 21
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, packed: bool | None = None) -> None:
         limit = 1 << self.BITS
-        self.packed = conn.dialect.name == "postgresql" and all(
+        self.packed = packed if packed is not None else conn.dialect.name == "postgresql" and all(
             conn.execute(select(func.coalesce(func.max(t.c.id), 0))).scalar_one() < limit
             for t in (organizations, groups))
 
@@ -677,11 +713,13 @@ def rebuild_missing(conn: Connection) -> list[int]:
     return missing
 
 
-def rebuild(conn: Connection, organization_ids: Iterable[int], *, facts: bool = True) -> None:
+def rebuild(conn: Connection, organization_ids: Iterable[int], *, facts: bool = True,
+            events_from: str | None = None) -> None:
     """Recompute every rollup of the organizations from their raw rows (rows of days that no
     longer hold any credential or event go too), and their credentials' facts unless the
-    writer stored them with `facts_select` (`facts=False`)."""
+    writer stored them with `facts_select` (`facts=False`). `events_from`: a schema holding
+    the events' rollups of exactly these rows (`rebuild_events`), copied."""
     org_ids = list(organization_ids)
     if facts:
         mark(conn, recipients=select(c.recipient_id).where(c.organization_id.in_(org_ids)))
-    apply(conn, whole=org_ids)
+    apply(conn, whole=org_ids, events_from=events_from)
