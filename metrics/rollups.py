@@ -586,6 +586,11 @@ def rebuild_events(conn: Connection, organization_ids: Iterable[int], *, packed:
     _event_days(conn, _Whole(list(organization_ids)), _KeyOrder(conn, packed=packed))
 
 
+def keys_packed(conn: Connection) -> bool:
+    """Whether the rollups' rows are ordered by packed keys here (_KeyOrder)."""
+    return _KeyOrder(conn).packed
+
+
 def _fresh(conn: Connection, tables: tuple[Table, ...]) -> None:
     for table in tables:
         table.drop(conn, checkfirst=True)

@@ -9,7 +9,10 @@ row passes through Python.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -154,7 +157,8 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
     row."""
     end_epoch = int(now.timestamp())
     counts = {"organizations": 0, "groups": 0, "recipients": 0, "credentials": 0, "events": 0}
-    with engine.begin() as conn:
+    # the second connection's schema is dropped after the seed's transaction ends
+    with contextlib.ExitStack() as stack, engine.begin() as conn:
         bulk = conn.dialect.name == "postgresql" and plan.credentials >= BULK_MIN
         if conn.dialect.name == "postgresql":
             conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
@@ -168,6 +172,11 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
         people = int(conn.execute(select(func.coalesce(func.max(recipients.c.id), 0))
                                   ).scalar_one()) + 1
         events = _Events(plan, end_epoch)  # refuses before any write
+        before = conn.execute(text("SELECT count(*) FROM engagement_events")).scalar_one()
+        first_event = int(conn.execute(text(
+            "SELECT coalesce(max(id), 0) + 1 FROM engagement_events")).scalar_one())
+        # event ids stay unique when seeding again
+        ids = _EventIds(first_event, f"E{plan.seed}-{before}-")
         org_rows: list[_Org] = []
         offset = 0
         for index, size in enumerate(sizes):
@@ -185,8 +194,11 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
             people += _people(size)
             counts["organizations"] += 1
             counts["groups"] += n_groups
+        second = stack.enter_context(_SecondConnection(
+            engine, events, base, org_rows, ids, packed=rollups.keys_packed(conn))
+        ) if bulk else None
         with indexes_after(conn, (recipients, credentials, engagement_events), bulk=bulk):
-            _load(conn, plan, events, org_rows, base, end_epoch, counts, progress)
+            _load(conn, plan, events, org_rows, base, ids, second, end_epoch, counts, progress)
             progress("indexes")
         _analyze(conn, "credentials")
         _analyze(conn, "engagement_events")
@@ -195,15 +207,18 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
         # as the events)
         with indexes_after(conn, (*rollups.ROLLUPS, *rollups.HOURLY, credential_crossings),
                            bulk=bulk):
-            rollups.rebuild(conn, [org.id for org in org_rows], facts=False)
+            rollups.rebuild(conn, [org.id for org in org_rows], facts=False,
+                            events_from=second.rollups() if second else None)
             progress("indexes of the pre-aggregates")
     return counts
 
 
 def _load(conn: Connection, plan: SeedPlan, events: _Events, org_rows: list[_Org], base: int,
-          end_epoch: int, counts: dict[str, int], progress: Callable[[str], None]) -> None:
+          ids: _EventIds, second: _SecondConnection | None, end_epoch: int,
+          counts: dict[str, int], progress: Callable[[str], None]) -> None:
     """Credentials, generated into a staging table and written with the recipients' facts;
-    events, generated with their facts straight into their table."""
+    events, generated with their facts straight into their table (or copied from where the
+    second connection generated them)."""
     _staged.create(conn)
     for org in org_rows:
         progress(f"organization {org.id}: {org.size:,} credentials")
@@ -218,18 +233,21 @@ def _load(conn: Connection, plan: SeedPlan, events: _Events, org_rows: list[_Org
         [col.name for col in with_facts.selected_columns], with_facts))
     _staged.drop(conn)
     progress("engagement events")
-    before = conn.execute(text("SELECT count(*) FROM engagement_events")).scalar_one()
-    first_id = conn.execute(text("SELECT coalesce(max(id), 0) + 1 FROM engagement_events")
-                            ).scalar_one()
-    prefix = f"E{plan.seed}-{before}-"  # event ids stay unique when seeding again
-    for org in org_rows:
-        counts["events"] += _events(conn, events, base, org, first_id, prefix)
+    staged = second.events() if second else None
+    if staged:
+        names = ", ".join(col.name for col in engagement_events.c)
+        counts["events"] += conn.execute(text(
+            f"INSERT INTO engagement_events ({names}) SELECT {names} FROM {staged}")).rowcount
+    else:
+        for org in org_rows:
+            counts["events"] += _events(conn, events, base, org, ids)
     if conn.dialect.name == "postgresql":  # rows were written with explicit ids: the largest
         # id each table may now hold (an event's is first_id + its row j * K + m)
         last = org_rows[-1]
         for table_name, top in (("recipients", last.rmin + _people(last.size) - 1),
                                 ("credentials", base + plan.credentials - 1),
-                                ("engagement_events", first_id + plan.credentials * events.K - 1)):
+                                ("engagement_events",
+                                 ids.first + plan.credentials * events.K - 1)):
             conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table_name}', 'id'), "
                               f"{top})"))
 
@@ -423,8 +441,13 @@ def _by_type(u: str, value: Callable[[EventType], str]) -> str:
     return f"(CASE {' '.join(cases)} ELSE {value(EventType.VIEW)} END)"
 
 
-def _events(conn: Connection, events: _Events, base: int, org: _Org, first_id: int,
-            prefix: str) -> int:
+@dataclass(frozen=True)
+class _EventIds:
+    first: int  # the id of the seed's event row 0 (event row r gets first + r)
+    prefix: str  # of their external ids
+
+
+def _events(conn: Connection, events: _Events, base: int, org: _Org, ids: _EventIds) -> int:
     """The organization's events with their facts (prev_at, group_id); returns how many."""
     plan = events.plan
     j = f"(i - 1 + {org.offset})"
@@ -444,11 +467,97 @@ def _events(conn: Connection, events: _Events, base: int, org: _Org, first_id: i
         f"(SELECT {columns}, m, {events.row('j', 'm')} AS r FROM ev) AS rows {_fence(conn)}) "
         "INSERT INTO engagement_events (id, organization_id, credential_id, event_type, actor, "
         "occurred_at, external_id, prev_at, group_id) "
-        f"SELECT {first_id} + r, {org.id}, {base} + j, {events.type_('u')}, {events.actor('r')}, "
-        f"{at}, '{prefix}' || {_padded(conn, 'r')}, "
+        f"SELECT {ids.first} + r, {org.id}, {base} + j, {events.type_('u')}, "
+        f"{events.actor('r')}, {at}, '{ids.prefix}' || {_padded(conn, 'r')}, "
         f"CASE WHEN m = 0 THEN NULL ELSE {prev} END, g FROM d"))
     if rows.rowcount >= 0:
         return int(rows.rowcount)
     return int(conn.execute(text(  # SQLite does not count the rows of INSERT ... SELECT
         "SELECT count(*) FROM engagement_events WHERE organization_id = :org AND id >= :first"),
-        {"org": org.id, "first": first_id}).scalar_one())
+        {"org": org.id, "first": ids.first}).scalar_one())
+
+
+class _SecondConnection:
+    """A bulk seed's events on PostgreSQL, generated by a second connection while the seed's
+    transaction writes the credentials: into an unlogged table of a schema of its own,
+    committed there, copied into engagement_events by the seed's transaction (which then
+    indexes them) while the second connection pre-aggregates them into the events' rollups
+    (`rollups.rebuild_events`), which the seed's transaction copies in turn. Two cores work at
+    once where one did, and the events are generated once, without write-ahead log.
+
+    Nothing here is visible to credstats before the seed's transaction commits: the schema is
+    the seed's alone and dropped at the end, whatever happens. It touches no table of the
+    seed's transaction (which holds them locked). If the second connection fails (say, no
+    right to create a schema), the seed's transaction does the work itself."""
+
+    def __init__(self, engine: Engine, events: _Events, base: int, org_rows: list[_Org],
+                 ids: _EventIds, *, packed: bool) -> None:
+        self.engine = engine
+        self.schema = f"credstats_seed_{secrets.token_hex(6)}"
+        self._staged = threading.Event()
+        self._events_ok = self._rollups_ok = False
+        self._conn: Connection | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(events, base, org_rows, ids, packed),
+            name="credstats-seed-events", daemon=True)
+
+    def __enter__(self) -> _SecondConnection:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        conn = self._conn
+        if self._thread.is_alive() and conn is not None:  # the seed failed first
+            with contextlib.suppress(Exception):
+                conn.connection.driver_connection.cancel()  # type: ignore[union-attr]
+        self._thread.join()
+        with contextlib.suppress(Exception), self.engine.begin() as dropping:
+            dropping.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+
+    def events(self) -> str | None:
+        """The staged events' table (waits for them), or None when they could not be."""
+        self._staged.wait()
+        return f'"{self.schema}".engagement_events' if self._events_ok else None
+
+    def rollups(self) -> str | None:
+        """The schema holding the events' rollups (waits for them), or None."""
+        self._thread.join()
+        return self.schema if self._rollups_ok else None
+
+    def _run(self, events: _Events, base: int, org_rows: list[_Org], ids: _EventIds,
+             packed: bool) -> None:
+        try:
+            with self.engine.connect() as conn:
+                self._conn = conn
+                self._stage(conn, events, base, org_rows, ids)
+                self._events_ok = True
+                self._staged.set()
+                self._private(conn)
+                rollups.rebuild_events(conn, [org.id for org in org_rows], packed=packed)
+                conn.commit()
+                self._rollups_ok = True
+        except Exception:  # noqa: S110 (the seed's transaction does what is missing itself)
+            pass
+        finally:
+            self._conn = None
+            self._staged.set()
+
+    def _private(self, conn: Connection) -> None:
+        """This transaction's names are the schema's (and temporary tables') alone."""
+        conn.execute(text(f'SET LOCAL search_path TO "{self.schema}"'))
+        conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+        conn.execute(text("SET LOCAL work_mem = '1GB'"))
+
+    def _stage(self, conn: Connection, events: _Events, base: int, org_rows: list[_Org],
+               ids: _EventIds) -> None:
+        conn.execute(text(f'CREATE SCHEMA "{self.schema}"'))
+        self._private(conn)
+        staging = MetaData(schema=self.schema)
+        for table in (engagement_events, *rollups.EVENT_ROLLUPS):  # no keys, no indexes
+            Table(table.name, staging,
+                  *(Column(col.name, col.type, nullable=col.nullable) for col in table.c),
+                  prefixes=["UNLOGGED"])
+        staging.create_all(conn)
+        for org in org_rows:
+            _events(conn, events, base, org, ids)
+        conn.commit()

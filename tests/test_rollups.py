@@ -315,7 +315,7 @@ def test_the_packed_sort_key_orders_rows_as_their_keys_do(synthetic: Database) -
 
 def _snapshot(conn: Connection) -> dict[str, list[tuple[object, ...]]]:
     out: dict[str, list[tuple[object, ...]]] = {}
-    for table in (*rollups.ROLLUPS, credential_crossings, rollup_state):
+    for table in (*rollups.ROLLUPS, *rollups.HOURLY, credential_crossings, rollup_state):
         out[table.name] = sorted(tuple(r) for r in conn.execute(select(table)))
     cc, ec = credentials.c, engagement_events.c
     out["facts"] = sorted(tuple(r) for r in conn.execute(
@@ -327,7 +327,7 @@ def _snapshot(conn: Connection) -> dict[str, list[tuple[object, ...]]]:
 def _rebuilt(db: Database) -> dict[str, list[tuple[object, ...]]]:
     """The rollups recomputed from scratch (rolled back afterwards)."""
     with db.engine.connect() as conn, conn.begin() as tx:
-        for table in (*rollups.ROLLUPS, credential_crossings, rollup_state):
+        for table in (*rollups.ROLLUPS, *rollups.HOURLY, credential_crossings, rollup_state):
             conn.execute(table.delete())
         conn.execute(credentials.update().values(steps=0, org_prev_at=None, group_prev_at=None))
         conn.execute(engagement_events.update().values(prev_at=None))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import Connection, select, text
 
+from metrics import rollups
 from metrics.catalog import list_groups, resolve_organization
 from metrics.parse import parse
 from metrics.run import run
@@ -14,6 +15,7 @@ from metrics.schema import credentials
 from metrics.seed import STEPS, M, SeedPlan, _counter, _people, _recipient, seed
 from tests.conftest import Database
 from tests.test_cli import credstats
+from tests.test_rollups import _rebuilt, _snapshot
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 
@@ -113,8 +115,13 @@ def test_seed_reports_each_step_and_refuses_what_it_cannot_make(sqlite_db: Datab
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("second_fails", [False, True], ids=["second-connection", "alone"])
 def test_a_bulk_load_rebuilds_every_index_and_gives_the_same_data(
-        sqlite_db: Database, pg_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+        sqlite_db: Database, pg_db: Database, monkeypatch: pytest.MonkeyPatch,
+        second_fails: bool) -> None:
+    """A bulk seed (indexes built after the load; the events generated and pre-aggregated by
+    a second connection, or by the seed's own when that one fails) gives every index and key
+    back, the same answers as SQLite's, and leaves no schema of its own behind."""
     def indexes() -> list[object]:  # and keys: primary, unique and foreign
         with pg_db.engine.connect() as conn:
             return sorted(conn.execute(text(
@@ -127,10 +134,29 @@ def test_a_bulk_load_rebuilds_every_index_and_gives_the_same_data(
     assert len(before) >= 30
     assert any("FOREIGN KEY" in str(row) for row in before)
     monkeypatch.setattr("metrics.seed.BULK_MIN", 1000)  # this small seed takes the bulk path
+    aggregated: list[list[int]] = []
+    rebuild_events = rollups.rebuild_events
+
+    def second(conn: Connection, organization_ids: list[int], *, packed: bool) -> None:
+        if second_fails:
+            raise RuntimeError("the second connection fails")
+        rebuild_events(conn, organization_ids, packed=packed)
+        aggregated.append(organization_ids)
+
+    def schemas() -> list[object]:
+        with pg_db.engine.connect() as conn:
+            return sorted(conn.execute(text("SELECT nspname FROM pg_namespace")).all())
+
+    monkeypatch.setattr("metrics.rollups.rebuild_events", second)
+    schemas_before = schemas()
     plan = SeedPlan(3000, 4, 3.0, 42)
     seed(pg_db.engine, plan, NOW)
     seed(sqlite_db.engine, plan, NOW)
     assert indexes() == before
+    assert len(aggregated) == (0 if second_fails else 1)
+    assert schemas() == schemas_before  # the second connection's is gone
+    with pg_db.engine.connect() as conn:
+        assert _snapshot(conn) == _rebuilt(pg_db)  # every pre-aggregate, as a rebuild's
     for question in ("engagement all time", "activity last quarter", "groups this year"):
         assert figures(sqlite_db, "Seed Org 0001", question) == \
             figures(pg_db, "Seed Org 0001", question)
