@@ -57,7 +57,7 @@ class SeedPlan:
     @property
     def steps(self) -> int:
         """How many times `seed` reports progress."""
-        return self.orgs + 6
+        return self.orgs + 7
 
     def org_sizes(self) -> list[int]:
         """Very different sizes: the first ~20% of all credentials, the rest Zipf-like."""
@@ -197,9 +197,13 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
         second = stack.enter_context(_SecondConnection(
             engine, events, base, org_rows, ids, packed=rollups.keys_packed(conn))
         ) if bulk else None
-        with indexes_after(conn, (recipients, credentials, engagement_events), bulk=bulk):
-            _load(conn, plan, events, org_rows, base, ids, second, end_epoch, counts, progress)
-            progress("indexes")
+        with indexes_after(conn, (recipients, credentials), bulk=bulk):
+            _load_credentials(conn, plan, events, org_rows, base, end_epoch, counts, progress)
+            # built while the second connection generates the events
+            progress("indexes of the credentials")
+        with indexes_after(conn, (engagement_events,), bulk=bulk):
+            _load_events(conn, plan, events, org_rows, base, ids, second, counts, progress)
+            progress("indexes of the events")
         _analyze(conn, "credentials")
         _analyze(conn, "engagement_events")
         progress("pre-aggregates")
@@ -213,12 +217,11 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
     return counts
 
 
-def _load(conn: Connection, plan: SeedPlan, events: _Events, org_rows: list[_Org], base: int,
-          ids: _EventIds, second: _SecondConnection | None, end_epoch: int,
-          counts: dict[str, int], progress: Callable[[str], None]) -> None:
-    """Credentials, generated into a staging table and written with the recipients' facts;
-    events, generated with their facts straight into their table (or copied from where the
-    second connection generated them)."""
+def _load_credentials(conn: Connection, plan: SeedPlan, events: _Events, org_rows: list[_Org],
+                      base: int, end_epoch: int, counts: dict[str, int],
+                      progress: Callable[[str], None]) -> None:
+    """Recipients and credentials, generated into a staging table and written with the
+    recipients' facts."""
     _staged.create(conn)
     for org in org_rows:
         progress(f"organization {org.id}: {org.size:,} credentials")
@@ -232,6 +235,16 @@ def _load(conn: Connection, plan: SeedPlan, events: _Events, org_rows: list[_Org
     conn.execute(insert(credentials).from_select(
         [col.name for col in with_facts.selected_columns], with_facts))
     _staged.drop(conn)
+    last = org_rows[-1]
+    _set_sequence(conn, "recipients", last.rmin + _people(last.size) - 1)
+    _set_sequence(conn, "credentials", base + plan.credentials - 1)
+
+
+def _load_events(conn: Connection, plan: SeedPlan, events: _Events, org_rows: list[_Org],
+                 base: int, ids: _EventIds, second: _SecondConnection | None,
+                 counts: dict[str, int], progress: Callable[[str], None]) -> None:
+    """Events, generated with their facts straight into their table (or copied from where the
+    second connection generated them)."""
     progress("engagement events")
     staged = second.events() if second else None
     if staged:
@@ -241,15 +254,14 @@ def _load(conn: Connection, plan: SeedPlan, events: _Events, org_rows: list[_Org
     else:
         for org in org_rows:
             counts["events"] += _events(conn, events, base, org, ids)
-    if conn.dialect.name == "postgresql":  # rows were written with explicit ids: the largest
-        # id each table may now hold (an event's is first_id + its row j * K + m)
-        last = org_rows[-1]
-        for table_name, top in (("recipients", last.rmin + _people(last.size) - 1),
-                                ("credentials", base + plan.credentials - 1),
-                                ("engagement_events",
-                                 ids.first + plan.credentials * events.K - 1)):
-            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table_name}', 'id'), "
-                              f"{top})"))
+    # (an event's id is ids.first + its row j * K + m)
+    _set_sequence(conn, "engagement_events", ids.first + plan.credentials * events.K - 1)
+
+
+def _set_sequence(conn: Connection, table_name: str, top: int) -> None:
+    """After rows written with explicit ids, up to `top`: the next id is past them."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table_name}', 'id'), {top})"))
 
 
 _staged = Table(  # credentials as generated, before their recipients' facts are known
@@ -496,7 +508,7 @@ class _SecondConnection:
         self.schema = f"credstats_seed_{secrets.token_hex(6)}"
         self._staged = threading.Event()
         self._events_ok = self._rollups_ok = False
-        self._conn: Connection | None = None
+        self._pid: int | None = None  # of the second connection's server process
         self._thread = threading.Thread(
             target=self._run, args=(events, base, org_rows, ids, packed),
             name="credstats-seed-events", daemon=True)
@@ -506,13 +518,13 @@ class _SecondConnection:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        conn = self._conn
-        if self._thread.is_alive() and conn is not None:  # the seed failed first
-            with contextlib.suppress(Exception):
-                conn.connection.driver_connection.cancel()  # type: ignore[union-attr]
+        with contextlib.suppress(Exception), self.engine.begin() as conn:
+            if self._thread.is_alive() and self._pid is not None:  # the seed failed first:
+                # end the second connection's session (its statements fail, and so its thread)
+                conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": self._pid})
         self._thread.join()
-        with contextlib.suppress(Exception), self.engine.begin() as dropping:
-            dropping.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+        with contextlib.suppress(Exception), self.engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
 
     def events(self) -> str | None:
         """The staged events' table (waits for them), or None when they could not be."""
@@ -528,7 +540,7 @@ class _SecondConnection:
              packed: bool) -> None:
         try:
             with self.engine.connect() as conn:
-                self._conn = conn
+                self._pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
                 self._stage(conn, events, base, org_rows, ids)
                 self._events_ok = True
                 self._staged.set()
@@ -539,7 +551,6 @@ class _SecondConnection:
         except Exception:  # noqa: S110 (the seed's transaction does what is missing itself)
             pass
         finally:
-            self._conn = None
             self._staged.set()
 
     def _private(self, conn: Connection) -> None:

@@ -114,6 +114,13 @@ def test_seed_reports_each_step_and_refuses_what_it_cannot_make(sqlite_db: Datab
         assert conn.execute(text("SELECT count(*) FROM organizations")).scalar() == 3
 
 
+def _schemas(db: Database) -> list[object]:
+    """The database's schemas (but PostgreSQL's own, such as a session's temporary one)."""
+    with db.engine.connect() as conn:
+        return sorted(conn.execute(text(
+            "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%'")).all())
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("second_fails", [False, True], ids=["second-connection", "alone"])
 def test_a_bulk_load_rebuilds_every_index_and_gives_the_same_data(
@@ -143,20 +150,33 @@ def test_a_bulk_load_rebuilds_every_index_and_gives_the_same_data(
         rebuild_events(conn, organization_ids, packed=packed)
         aggregated.append(organization_ids)
 
-    def schemas() -> list[object]:
-        with pg_db.engine.connect() as conn:
-            return sorted(conn.execute(text("SELECT nspname FROM pg_namespace")).all())
-
     monkeypatch.setattr("metrics.rollups.rebuild_events", second)
-    schemas_before = schemas()
+    schemas_before = _schemas(pg_db)
     plan = SeedPlan(3000, 4, 3.0, 42)
     seed(pg_db.engine, plan, NOW)
     seed(sqlite_db.engine, plan, NOW)
     assert indexes() == before
     assert len(aggregated) == (0 if second_fails else 1)
-    assert schemas() == schemas_before  # the second connection's is gone
+    assert _schemas(pg_db) == schemas_before  # the second connection's is gone
     with pg_db.engine.connect() as conn:
         assert _snapshot(conn) == _rebuilt(pg_db)  # every pre-aggregate, as a rebuild's
     for question in ("engagement all time", "activity last quarter", "groups this year"):
         assert figures(sqlite_db, "Seed Org 0001", question) == \
             figures(pg_db, "Seed Org 0001", question)
+
+
+@pytest.mark.postgres
+def test_a_failed_bulk_seed_writes_nothing_and_leaves_no_schema(
+        pg_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr("metrics.seed.BULK_MIN", 1000)
+    monkeypatch.setattr("metrics.seed._credentials", failing)  # while the second one works
+    before = _schemas(pg_db)
+    with pytest.raises(RuntimeError, match="the disk is full"):
+        seed(pg_db.engine, SeedPlan(3000, 4, 3.0, 42), NOW)
+    assert _schemas(pg_db) == before
+    with pg_db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM organizations")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM engagement_events")).scalar() == 0
