@@ -23,7 +23,7 @@ from the raw rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,6 +81,7 @@ e = engagement_events.c
 ROLLUPS = (credential_days, credential_links, touch_days, touch_links)
 HOURLY = (credential_hours, credential_hour_links, touch_hours, touch_hour_links)
 EVENT_ROLLUPS = (touch_days, touch_links, touch_hours, touch_hour_links)  # the events' ones
+EventsFrom = Callable[[], str | None]  # a schema holding the events' rollups, or None
 EVENT_TYPES = tuple(t.value for t in EventType)  # touch_days' and touch_hours' columns
 ORG = 0  # group_id of the rows that hold a whole organization
 DAWN = datetime(1000, 1, 1, tzinfo=UTC)  # before any instant stored here
@@ -300,7 +301,7 @@ def steps_mask(event: Any = e) -> ColumnElement[int]:
 
 
 def apply(conn: Connection, *, whole: list[int] | None = None,
-          events_from: str | None = None) -> None:
+          events_from: EventsFrom | None = None) -> None:
     """Recompute the facts of marked recipients' credentials and the rollups of marked days
     (or of every day of the organizations `whole`, whose rollup rows are gone: a rebuild)."""
     _ensure_marks(conn)
@@ -314,6 +315,7 @@ def apply(conn: Connection, *, whole: list[int] | None = None,
             # import of new credentials): with them it read an index of credentials with a
             # previous one once per marked day (200,000 imported: 40 s instead of 0.3 s)
             _analyze(conn, table)
+    _recompute_crossings(conn, whole)  # (before the days: `events_from` may wait)
     if whole is None:
         conn.execute(insert(marked_days).from_select(
             ["organization_id", "day", "starts_at", "ends_at"],
@@ -325,7 +327,6 @@ def apply(conn: Connection, *, whole: list[int] | None = None,
     else:
         _recompute_days(conn, _Whole(whole), events_from=events_from)
         orgs = select(organizations.c.id).where(organizations.c.id.in_(whole))
-    _recompute_crossings(conn, whole)
     _recompute_state(conn, orgs)
     for table in _TEMP:
         table.drop(conn, checkfirst=True)
@@ -500,7 +501,7 @@ class _Whole:
 
 
 def _recompute_days(conn: Connection, rows: _Marked | _Whole, *,
-                    events_from: str | None = None) -> None:
+                    events_from: EventsFrom | None = None) -> None:
     """Every rollup row of the days `rows` selects: per group by day, and for the organization
     (group 0) by hour and by day.
 
@@ -514,18 +515,20 @@ def _recompute_days(conn: Connection, rows: _Marked | _Whole, *,
     Rows are inserted in the order of each rollup's key: an index grows at its right edge, and
     one built after a bulk load finds its rows already sorted.
 
-    `events_from`: a schema whose EVENT_ROLLUPS already hold these rows (`rebuild_events`
-    there), copied rather than computed."""
+    `events_from`: returns (once the credentials' rows are written: it may wait for them) a
+    schema whose EVENT_ROLLUPS already hold these rows (`rebuild_events` there), copied rather
+    than computed, or None."""
     rows.clear(conn)
     order = _KeyOrder(conn)
     _credential_days(conn, rows, order)
-    if events_from is None:
+    schema = events_from() if events_from else None
+    if schema is None:
         _event_days(conn, rows, order)
         return
     for table in EVENT_ROLLUPS:
         names = ", ".join(col.name for col in table.c)
         conn.exec_driver_sql(f'INSERT INTO {table.name} ({names}) SELECT {names} '
-                             f'FROM "{events_from}".{table.name}')
+                             f'FROM "{schema}".{table.name}')
 
 
 def _credential_days(conn: Connection, rows: _Marked | _Whole, order: _KeyOrder) -> None:
@@ -719,11 +722,12 @@ def rebuild_missing(conn: Connection) -> list[int]:
 
 
 def rebuild(conn: Connection, organization_ids: Iterable[int], *, facts: bool = True,
-            events_from: str | None = None) -> None:
+            events_from: EventsFrom | None = None) -> None:
     """Recompute every rollup of the organizations from their raw rows (rows of days that no
     longer hold any credential or event go too), and their credentials' facts unless the
-    writer stored them with `facts_select` (`facts=False`). `events_from`: a schema holding
-    the events' rollups of exactly these rows (`rebuild_events`), copied."""
+    writer stored them with `facts_select` (`facts=False`). `events_from`: called when the
+    rest is done, returns a schema holding the events' rollups of exactly these rows
+    (`rebuild_events`), copied, or None."""
     org_ids = list(organization_ids)
     if facts:
         mark(conn, recipients=select(c.recipient_id).where(c.organization_id.in_(org_ids)))

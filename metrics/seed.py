@@ -212,7 +212,7 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
         with indexes_after(conn, (*rollups.ROLLUPS, *rollups.HOURLY, credential_crossings),
                            bulk=bulk):
             rollups.rebuild(conn, [org.id for org in org_rows], facts=False,
-                            events_from=second.rollups() if second else None)
+                            events_from=second.rollups if second else None)
             progress("indexes of the pre-aggregates")
     return counts
 
