@@ -10,6 +10,7 @@ row passes through Python.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import secrets
 import threading
@@ -41,6 +42,8 @@ from metrics.schema import (
     organizations,
     recipients,
 )
+
+log = logging.getLogger(__name__)
 
 M = 4294967296  # 2^32
 MAX_EVENTS_PER_CREDENTIAL = 100
@@ -161,9 +164,7 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
     with contextlib.ExitStack() as stack, engine.begin() as conn:
         bulk = conn.dialect.name == "postgresql" and plan.credentials >= BULK_MIN
         if conn.dialect.name == "postgresql":
-            conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
-            conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
-            conn.execute(text("SET LOCAL work_mem = '1GB'"))
+            _settings(conn)
         first_org = len(conn.execute(select(organizations.c.id)).all())
         sizes = plan.org_sizes()
         progress("organizations and groups")
@@ -172,11 +173,10 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
         people = int(conn.execute(select(func.coalesce(func.max(recipients.c.id), 0))
                                   ).scalar_one()) + 1
         events = _Events(plan, end_epoch)  # refuses before any write
-        before = conn.execute(text("SELECT count(*) FROM engagement_events")).scalar_one()
-        first_event = int(conn.execute(text(
-            "SELECT coalesce(max(id), 0) + 1 FROM engagement_events")).scalar_one())
+        before, first_event = conn.execute(text(
+            "SELECT count(*), coalesce(max(id), 0) + 1 FROM engagement_events")).one()
         # event ids stay unique when seeding again
-        ids = _EventIds(first_event, f"E{plan.seed}-{before}-")
+        ids = _EventIds(int(first_event), f"E{plan.seed}-{before}-")
         org_rows: list[_Org] = []
         offset = 0
         for index, size in enumerate(sizes):
@@ -215,6 +215,14 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
                             events_from=second.rollups if second else None)
             progress("indexes of the pre-aggregates")
     return counts
+
+
+def _settings(conn: Connection) -> None:
+    """A bulk writer's settings for the current transaction (PostgreSQL): plans on one process
+    (the seed's own statements are fastest so), memory for its aggregations and sorts."""
+    conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+    conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
+    conn.execute(text("SET LOCAL work_mem = '1GB'"))
 
 
 def _load_credentials(conn: Connection, plan: SeedPlan, events: _Events, org_rows: list[_Org],
@@ -548,16 +556,16 @@ class _SecondConnection:
                 rollups.rebuild_events(conn, [org.id for org in org_rows], packed=packed)
                 conn.commit()
                 self._rollups_ok = True
-        except Exception:  # noqa: S110 (the seed's transaction does what is missing itself)
-            pass
+        except Exception as exc:  # the seed's transaction does what is missing itself
+            log.warning("the seed's second connection failed (%s): the seed goes on alone, "
+                        "more slowly", exc)
         finally:
             self._staged.set()
 
     def _private(self, conn: Connection) -> None:
         """This transaction's names are the schema's (and temporary tables') alone."""
         conn.execute(text(f'SET LOCAL search_path TO "{self.schema}"'))
-        conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
-        conn.execute(text("SET LOCAL work_mem = '1GB'"))
+        _settings(conn)
 
     def _stage(self, conn: Connection, events: _Events, base: int, org_rows: list[_Org],
                ids: _EventIds) -> None:

@@ -125,7 +125,7 @@ def _schemas(db: Database) -> list[object]:
 @pytest.mark.parametrize("second_fails", [False, True], ids=["second-connection", "alone"])
 def test_a_bulk_load_rebuilds_every_index_and_gives_the_same_data(
         sqlite_db: Database, pg_db: Database, monkeypatch: pytest.MonkeyPatch,
-        second_fails: bool) -> None:
+        caplog: pytest.LogCaptureFixture, second_fails: bool) -> None:
     """A bulk seed (indexes built after the load; the events generated and pre-aggregated by
     a second connection, or by the seed's own when that one fails) gives every index and key
     back, the same answers as SQLite's, and leaves no schema of its own behind."""
@@ -157,6 +157,8 @@ def test_a_bulk_load_rebuilds_every_index_and_gives_the_same_data(
     seed(sqlite_db.engine, plan, NOW)
     assert indexes() == before
     assert len(aggregated) == (0 if second_fails else 1)
+    said = "the seed's second connection failed (the second connection fails)"
+    assert (said in caplog.text) == second_fails  # never silently slower
     assert _schemas(pg_db) == schemas_before  # the second connection's is gone
     with pg_db.engine.connect() as conn:
         assert _snapshot(conn) == _rebuilt(pg_db)  # every pre-aggregate, as a rebuild's
@@ -180,3 +182,19 @@ def test_a_failed_bulk_seed_writes_nothing_and_leaves_no_schema(
     with pg_db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM organizations")).scalar() == 0
         assert conn.execute(text("SELECT count(*) FROM engagement_events")).scalar() == 0
+
+
+@pytest.mark.postgres
+def test_the_seed_command_loads_in_bulk_with_its_second_connection(pg_db: Database) -> None:
+    """`credstats seed` past the bulk threshold, through the real CLI on PostgreSQL: the second
+    connection works (it says so when it fails), leaves no schema, and every pre-aggregate is
+    a rebuild's."""
+    before = _schemas(pg_db)
+    done = credstats("seed", "--credentials", "100000", "--orgs", "3",
+                     "--events-per-credential", "1", "--db", pg_db.url)
+    assert done.returncode == 0, done.stderr
+    assert "100,000 credentials" in done.stdout and "3 organizations" in done.stdout
+    assert "second connection failed" not in done.stderr
+    assert _schemas(pg_db) == before
+    with pg_db.engine.connect() as conn:
+        assert _snapshot(conn) == _rebuilt(pg_db)
