@@ -60,7 +60,7 @@ class SeedPlan:
     @property
     def steps(self) -> int:
         """How many times `seed` reports progress."""
-        return self.orgs + 6
+        return self.orgs + 7
 
     def org_sizes(self) -> list[int]:
         """Very different sizes: the first ~20% of all credentials, the rest Zipf-like."""
@@ -197,32 +197,43 @@ def seed(engine: Engine, plan: SeedPlan, now: datetime,
         second = stack.enter_context(_SecondConnection(
             engine, events, base, org_rows, ids, packed=rollups.keys_packed(conn))
         ) if bulk else None
-        # (the credentials' indexes are built with the events', after the second connection
-        # has generated the events: built while it does, the three processes of their parallel
-        # builds slowed it down, and its pre-aggregates came later: 610 s at 10M, not 548)
-        with indexes_after(conn, (recipients, credentials, engagement_events), bulk=bulk):
-            _load_credentials(conn, plan, events, org_rows, base, end_epoch, counts, progress)
-            _load_events(conn, plan, events, org_rows, base, ids, second, counts, progress)
-            progress("indexes")
-        _analyze(conn, "credentials")
-        _analyze(conn, "engagement_events")
-        progress("pre-aggregates")
-        # their indexes too are built after the load (the hourly ones are nearly as many rows
-        # as the events)
+        org_ids = [org.id for org in org_rows]
+        # the pre-aggregates' indexes too are built after the load (the hourly ones are nearly
+        # as many rows as the events)
         with indexes_after(conn, (*rollups.ROLLUPS, *rollups.HOURLY, credential_crossings),
                            bulk=bulk):
-            rollups.rebuild(conn, [org.id for org in org_rows], facts=False,
+            # (the credentials' indexes are built with the events', after the second
+            # connection has generated the events: built while it does, the three processes of
+            # their parallel builds slowed it down, and its pre-aggregates came later: 610 s at
+            # 10M, not 548)
+            with indexes_after(conn, (credentials, engagement_events), bulk=bulk):
+                # the recipients' keys are built while the second connection still generates
+                # the events (the transaction would wait for them)
+                with indexes_after(conn, (recipients,), bulk=bulk):
+                    _load_credentials(conn, plan, events, org_rows, base, end_epoch, counts,
+                                      progress)
+                _analyze(conn, "credentials")
+                # the credentials' pre-aggregates and crossings, on one process, while the
+                # second connection works on the events on the other (written after the
+                # indexes, they were the last three minutes of a 10M seed, on one core)
+                progress("pre-aggregates of the credentials")
+                rollups.rebuild_credentials(conn, org_ids)
+                _load_events(conn, plan, events, org_rows, base, ids, second, counts, progress)
+                progress("indexes")
+            _analyze(conn, "engagement_events")
+            progress("pre-aggregates of the events")
+            rollups.rebuild(conn, org_ids, facts=False, credentials=False,
                             events_from=second.rollups if second else None)
             progress("indexes of the pre-aggregates")
     return counts
 
 
-def _settings(conn: Connection) -> None:
+def _settings(conn: Connection, work_mem: str = "1GB") -> None:
     """A bulk writer's settings for the current transaction (PostgreSQL): plans on one process
     (the seed's own statements are fastest so), memory for its aggregations and sorts."""
     conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
-    conn.execute(text("SET LOCAL work_mem = '1GB'"))
+    conn.execute(text(f"SET LOCAL work_mem = '{work_mem}'"))
 
 
 def _load_credentials(conn: Connection, plan: SeedPlan, events: _Events, org_rows: list[_Org],
@@ -565,7 +576,9 @@ class _SecondConnection:
     def _private(self, conn: Connection) -> None:
         """This transaction's names are the schema's (and temporary tables') alone."""
         conn.execute(text(f'SET LOCAL search_path TO "{self.schema}"'))
-        _settings(conn)
+        # (the events' links by group and day, 11 million rows at 10M, are sorted on disk
+        # after their aggregation with 1GB)
+        _settings(conn, work_mem="2GB")
 
     def _stage(self, conn: Connection, events: _Events, base: int, org_rows: list[_Org],
                ids: _EventIds) -> None:
@@ -575,7 +588,8 @@ class _SecondConnection:
         for table in (engagement_events, *rollups.EVENT_ROLLUPS):  # no keys, no indexes
             Table(table.name, staging,
                   *(Column(col.name, col.type, nullable=col.nullable) for col in table.c),
-                  prefixes=["UNLOGGED"])
+                  # (committed tables: autovacuum would read them all while they are used)
+                  prefixes=["UNLOGGED"], postgresql_with={"autovacuum_enabled": "false"})
         staging.create_all(conn)
         for org in org_rows:
             _events(conn, events, base, org, ids)
