@@ -91,7 +91,21 @@ def _group_lines(result: MetricResult) -> list[str]:
     if hidden > 0:
         lines.append(f"_… and {hidden} more group{'s' if hidden > 1 else ''} "
                      "(the CSV button has them all)_")
-    return lines
+    return [*lines, _total_line(result)]
+
+
+def _total_line(result: MetricResult) -> str:
+    """The groups together (a recipient of several counts once), as the text, CSV and JSON
+    answers give it, with the change on the previous period."""
+    v = result.values
+    pv = result.previous.values if result.previous else None
+    n = len(result.by_group)
+    line = (f"*Total* ({'both' if n == 2 else f'all {n}'} groups): {v['issued']:,} issued"
+            f"{_change(v, pv, 'issued')} · {v['recipients']:,} unique recipients")
+    if "opened" in v:
+        line += (f" · {fraction(v['opened'], v['issued'])} opened · "
+                 f"{pct(v['linkedin_shared'], v['issued'])} shared on LinkedIn")
+    return line
 
 
 def _summary_lines(result: MetricResult) -> list[str]:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import text as sql_text
 
+from bot.numbers import count_change, fraction, pct
 from metrics.db import make_engine, upgrade
 from metrics.importer import import_files
 from tests import seed_example
@@ -229,6 +231,33 @@ def test_buttons_rerun_the_question_with_the_change(server: Server,
     lines = csv_upload[0].body.decode().splitlines()
     assert lines[1].startswith("total,Certified Public Accountant,2026-07-01T00:00:00+00:00")
     assert ",43,41,22,8,5,1,7,2,0" in lines[1]
+
+
+def test_compare_lists_each_group_and_their_total(server: Server, standin: SlackStandIn,
+                                                 db_url: str) -> None:
+    """The groups side by side, then together (a recipient of both counts once), as the
+    text, CSV and JSON answers give them; the seed's figures are counted by hand."""
+    server.command("compare CPA vs CFA Q3 2026", response_url=f"{standin.url}/response/9")
+    [message] = posted(standin)
+    text_ = section_text(message.params)
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        def plain(start: str, end: str) -> tuple[int, int]:
+            issued, people = conn.execute(sql_text(
+                "SELECT count(*), count(DISTINCT c.recipient_id) FROM credentials c "
+                "JOIN groups g ON g.id = c.group_id WHERE g.code IN ('CPA', 'CFA') "
+                "AND c.issued_at >= :start AND c.issued_at < :end"),
+                {"start": start, "end": end}).one()
+            return issued, people
+        (issued, recipients), (before, _) = (plain("2026-07-01", "2026-10-01"),
+                                              plain("2026-04-01", "2026-07-01"))
+    engine.dispose()
+    assert issued == 53  # 43 + 10
+    assert "Certified Public Accountant (CPA)*: 43 issued · 41 recipients" in text_
+    assert "Chartered Financial Analyst (CFA)*: 10 issued" in text_
+    assert (f"*Total* (both groups): 53 issued  _{count_change(53, before)}_ · "
+            f"{recipients} unique recipients "
+            f"· {fraction(28, 53)} opened · {pct(6, 53)} shared on LinkedIn") in text_
 
 
 def test_rate_limited_post_is_retried(server: Server, standin: SlackStandIn) -> None:
