@@ -91,7 +91,8 @@ def _group_lines(result: MetricResult) -> list[str]:
     if hidden > 0:
         lines.append(f"_… and {hidden} more group{'s' if hidden > 1 else ''} "
                      "(the CSV button has them all)_")
-    return [*lines, _total_line(result)]
+    # (one group's total is its own line)
+    return [*lines, _total_line(result)] if len(result.by_group) > 1 else lines
 
 
 def _total_line(result: MetricResult) -> str:
