@@ -325,7 +325,7 @@ def apply(conn: Connection, *, whole: list[int] | None = None,
             select(dirty_days.c.organization_id, dirty_days.c.day, day_start(dirty_days.c.day),
                    day_start(dirty_days.c.day + 1)).distinct()))
         _analyze(conn, marked_days)
-        _recompute_days(conn, _Marked())
+        _recompute_days(conn, _Marked(), credentials=credentials)
         orgs: Any = select(marked_days.c.organization_id).distinct()
     else:
         _recompute_days(conn, _Whole(whole), events_from=events_from,
@@ -474,19 +474,15 @@ class _Marked:
 
     def clear(self, conn: Connection, tables: tuple[Table, ...]) -> None:
         m = marked_days.c
-        for table in ROLLUPS:
-            if table not in tables:
-                continue
+        for table in tables:
             tc = table.c
+            if table in HOURLY:  # the marked days' hours
+                day = and_(tc.hour >= m.day * 24, tc.hour < m.day * 24 + 24,
+                           tc.hour // 24 == m.day)
+            else:
+                day = m.day == tc.day
             conn.execute(delete(table).where(exists().where(
-                m.organization_id == tc.organization_id, m.day == tc.day)))
-        for table in HOURLY:
-            if table not in tables:
-                continue
-            tc = table.c
-            conn.execute(delete(table).where(exists().where(
-                m.organization_id == tc.organization_id, tc.hour >= m.day * 24,
-                tc.hour < m.day * 24 + 24, tc.hour // 24 == m.day)))
+                m.organization_id == tc.organization_id, day)))
 
 
 class _Whole:
@@ -529,7 +525,6 @@ def _recompute_days(conn: Connection, rows: _Marked | _Whole, *,
     (`rebuild_credentials`)."""
     order = _KeyOrder(conn)
     if credentials:
-        rows.clear(conn, CREDENTIAL_ROLLUPS)
         _credential_days(conn, rows, order)
     rows.clear(conn, EVENT_ROLLUPS)
     schema = events_from() if events_from else None
@@ -543,7 +538,9 @@ def _recompute_days(conn: Connection, rows: _Marked | _Whole, *,
 
 
 def _credential_days(conn: Connection, rows: _Marked | _Whole, order: _KeyOrder) -> None:
-    """The credentials' rollups of `rows` (`_recompute_days`)."""
+    """The credentials' rollups (CREDENTIAL_ROLLUPS) of `rows`, in place of theirs
+    (`_recompute_days`)."""
+    rows.clear(conn, CREDENTIAL_ROLLUPS)
     _fresh(conn, (_credential_hours, _credential_links))
     step_keys = [step.key for step in ENGAGEMENT_STEPS]
     step_sums = [func.sum(case((c.steps.op("&")(1 << bit) != 0, 1), else_=0))
@@ -759,6 +756,4 @@ def rebuild_credentials(conn: Connection, organization_ids: Iterable[int]) -> No
     the events; `rebuild(..., credentials=False)` does the rest once the events are in)."""
     org_ids = list(organization_ids)
     _recompute_crossings(conn, org_ids)
-    rows = _Whole(org_ids)
-    rows.clear(conn, CREDENTIAL_ROLLUPS)
-    _credential_days(conn, rows, _KeyOrder(conn))
+    _credential_days(conn, _Whole(org_ids), _KeyOrder(conn))
