@@ -56,7 +56,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from metrics.db import BULK_MIN, indexes_after
-from metrics.definitions import ENGAGEMENT_STEPS, Actor, EventType
+from metrics.definitions import ENGAGEMENT_STEPS, EventType
 from metrics.schema import (
     Id,
     UTCDateTime,
@@ -75,6 +75,7 @@ from metrics.schema import (
     touch_hours,
     touch_links,
 )
+from metrics.sql import reaches
 
 c = credentials.c
 e = engagement_events.c
@@ -294,10 +295,7 @@ def steps_mask(event: Any = e) -> ColumnElement[int]:
     events reached, at any date (EngagementStep.reached_by, in SQL)."""
     mask: ColumnElement[int] = literal(0)
     for bit, step in enumerate(ENGAGEMENT_STEPS):
-        matches: ColumnElement[bool] = event.event_type.in_([t.value for t in step.event_types])
-        if step.owner_only:
-            matches = and_(matches, event.actor == Actor.OWNER.value)
-        mask = mask + func.max(case((matches, 1 << bit), else_=0))
+        mask = mask + func.max(case((reaches(step, event), 1 << bit), else_=0))
     return mask
 
 

@@ -241,7 +241,7 @@ class _Runner:
                 scope, rng.start_at, rng.end_at, self.now,
                 engagement=self.query.basis is Basis.ISSUED, key=key))
         if self.query.basis is Basis.EVENT:
-            event_key = sql.c.group_id
+            event_key = sql.e.group_id
             for k, vals in self.keyed(
                 sql.event_basis_select(scope, rng.start_at, rng.end_at, key=event_key)
             ).items():

@@ -172,8 +172,9 @@ engagement_events = Table(
     _enum_check("event_type", EventType),
     _enum_check("actor", Actor),
     Index(None, "credential_id", "event_type", "actor", "occurred_at"),
+    # (the actor too: engagement by event date reads a range's events index-only)
     Index(None, "organization_id", "occurred_at",
-          postgresql_include=["event_type", "credential_id", "prev_at", "group_id"]),
+          postgresql_include=["event_type", "actor", "credential_id", "prev_at", "group_id"]),
     Index(None, "organization_id", "prev_at", postgresql_include=["occurred_at", "group_id"]),
     Index(
         "uq_engagement_events_natural",

@@ -160,6 +160,22 @@ def bi_activity(conn: Connection, p: dict[str, Any]) -> dict[str, int]:
             "credentials": int(touched or 0)}
 
 
+def bi_event_basis(conn: Connection, p: dict[str, Any]) -> dict[str, int]:
+    """Engagement by event date: credentials with an opening (an owner's view), a download,
+    a LinkedIn share... in the range, whatever their issue date; the range and the previous
+    one."""
+    sql = ("SELECT count(DISTINCT credential_id) FILTER (WHERE event_type = 'view' AND "
+           "actor = 'owner') AS opened, count(DISTINCT credential_id) FILTER (WHERE event_type "
+           "IN ('pdf_download', 'image_download')) AS downloaded, count(DISTINCT credential_id) "
+           "FILTER (WHERE event_type = 'linkedin_share') AS linkedin_shared, "
+           "count(DISTINCT credential_id) FILTER (WHERE event_type = 'linkedin_profile_add') "
+           "AS linkedin_profile_added FROM engagement_events "
+           "WHERE organization_id = :org AND occurred_at >= :a AND occurred_at < :b")
+    out = _one(conn, sql, p)
+    _one(conn, sql, {**p, "a": p["pa"], "b": p["pb"]})
+    return out
+
+
 def bi_platform(conn: Connection, p: dict[str, Any]) -> dict[str, int]:
     """Every organization's funnel for the range and the previous one, as a BI tool would."""
     where = "c.issued_at >= :a AND c.issued_at < :b GROUP BY c.organization_id"
@@ -184,6 +200,8 @@ CASES = (
     Case("12-week weekly series", "issued last 12 weeks by:week", bi_series, ()),
     Case("activity by event date", "activity last quarter", bi_activity,
          ("events", "credentials")),
+    Case("engagement by event date, a qtr", "engagement last quarter basis:event",
+         bi_event_basis, ("opened", "downloaded", "linkedin_shared", "linkedin_profile_added")),
     Case("platform-wide funnel, a quarter", "engagement last quarter", bi_platform,
          ("issued", "recipients", "opened", "downloaded", "linkedin_shared",
           "linkedin_profile_added"), platform=True),

@@ -68,6 +68,9 @@ PLAN_QUESTIONS = (
     "engagement last quarter", "groups last quarter", "compare P01 vs P02 last quarter",
     "issued last 12 weeks by:week", "activity last quarter", "engagement this year by:month",
     "engagement kind:badge last quarter", "issued group:P01 group:P02 this year",
+    "engagement last quarter basis:event", "groups last quarter basis:event",
+    "engagement group:P01 last 12 weeks by:week basis:event",
+    "engagement kind:badge last quarter basis:event",
 )
 
 

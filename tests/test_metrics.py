@@ -121,6 +121,43 @@ def test_activity_counts_events_by_date_whatever_the_issue_date(loaded: Database
     assert v["issued"] == 1  # CPA-EDGE-OUT
 
 
+def test_engagement_by_event_date_counts_credentials_engaged_in_the_range(
+        loaded: Database) -> None:
+    """basis:event: credentials with a step's event in the range, whatever their issue date
+    (counted by hand from tests/seed_example.py)."""
+    # every Q3 CPA event happened from Oct 5 to Oct 8: C01-C22 owner views (C04, C08... twice),
+    # C23-C25 and C30 guest views only, C01-C08 downloads (C05 twice), C01-C05 LinkedIn shares
+    # (C03 twice), C01's profile add, C09 and C10 shares elsewhere, C02 and C04 referral clicks
+    october = {"opened": 22, "downloaded": 8, "linkedin_shared": 5,
+               "linkedin_profile_added": 1, "shared": 7, "referral_clicked": 2,
+               "wallet_added": 0}
+    result = ask(loaded, "engagement group:CPA 2026-10-01..2026-10-31 basis:event")
+    assert {k: result.values[k] for k in october} == october
+    # Q3 itself: only the CFA badges' events (F01-F06 viewed, F01 shared on LinkedIn), and
+    # the previous period Q2 the CPA P01-P19 views and P01-P04 downloads
+    q3 = {**ZERO_ENGAGEMENT, "opened": 6, "linkedin_shared": 1, "shared": 1}
+    result = ask(loaded, "engagement Q3 2026 basis:event")
+    assert {k: result.values[k] for k in q3} == q3
+    assert result.previous is not None
+    assert {k: result.previous.values[k] for k in q3} == {
+        **ZERO_ENGAGEMENT, "opened": 19, "downloaded": 4}
+    groups = ask(loaded, "groups Q3 2026 basis:event").by_group
+    assert {g.code: {k: g.values[k] for k in q3} for g in groups} == {
+        "CFA": q3, "CPA": ZERO_ENGAGEMENT}
+    assert {k: ask(loaded, "engagement group:CPA Q3 2026 basis:event").values[k]
+            for k in q3} == ZERO_ENGAGEMENT
+    assert {k: ask(loaded, "engagement kind:badge Q3 2026 basis:event").values[k]
+            for k in q3} == q3
+    assert {k: ask(loaded, "engagement kind:certificate Q3 2026 basis:event").values[k]
+            for k in q3} == ZERO_ENGAGEMENT
+    weekly = ask(loaded, "engagement group:CPA 2026-10-01..2026-10-31 by:week basis:event")
+    per_week = {p.time_range.start.isoformat(): {k: p.values[k] for k in october}
+                for p in weekly.series if p.time_range.start}
+    assert per_week.pop("2026-10-05") == october  # Monday Oct 5 - Sunday Oct 11
+    assert list(per_week) == ["2026-10-01", "2026-10-12", "2026-10-19", "2026-10-26"]
+    assert all(values == ZERO_ENGAGEMENT for values in per_week.values())
+
+
 def test_events_after_now_do_not_count(loaded: Database) -> None:
     early = datetime.fromisoformat("2026-10-05T12:00:00+00:00")  # views at 09:00..12:00 only
     with loaded.engine.connect() as conn:

@@ -143,3 +143,32 @@ def test_database_outage_gets_an_apology_and_answers_resume(
         assert server.get("/healthz")[0] == 200
     finally:
         server.stop()
+
+
+def test_a_question_past_the_statement_timeout_gets_told_what_to_ask(
+    pg_db: Database, tmp_path: Path, standin: SlackStandIn
+) -> None:
+    """A statement cut off by CREDSTATS_STATEMENT_TIMEOUT_MS (here: waiting on a lock another
+    transaction holds on the events) gets a reply that says so and what to ask instead, not
+    silence or "the database is not answering"."""
+    creds, events = seed_example.write_files(tmp_path)
+    import_files(pg_db.engine, "Org", creds, events, now=NOW)
+    server = Server(pg_db.url, standin.api_url, CREDSTATS_STATEMENT_TIMEOUT_MS="300").start()
+    try:
+        with pg_db.engine.connect() as holder:
+            holder.execute(text("LOCK TABLE engagement_events IN ACCESS EXCLUSIVE MODE"))
+            server.command("engagement Q3 2026 basis:event",
+                           response_url=f"{standin.url}/response/slow")
+            [reply] = standin.wait_for(lambda s: s.named("response_url"), timeout=10)
+            holder.rollback()
+        message = reply.params["text"]
+        assert reply.params["response_type"] == "ephemeral"
+        assert "longer than the 0.3-second limit" in message
+        assert "CREDSTATS_STATEMENT_TIMEOUT_MS" in message
+        assert "/credstats engagement Q3 2026 ·" in message  # the same question by issue date
+        server.command("engagement Q3 2026 basis:event",
+                       response_url=f"{standin.url}/response/fast")
+        [answer] = standin.wait_for(lambda s: s.named("chat.postMessage"))
+        assert "6 of 53" in str(answer.params["blocks"])  # F01-F06 opened in Q3
+    finally:
+        server.stop()

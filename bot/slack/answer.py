@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
+from psycopg.errors import QueryCanceled
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
@@ -67,10 +68,13 @@ def answer(deps: Deps, client: WebClient, question: Question) -> None:
         _answer(deps, client, question)
     except UserError as exc:
         _ephemeral(client, question, *error_blocks(exc.message, exc.suggestions))
-    except DBAPIError:
+    except DBAPIError as exc:
         logger.exception("database error answering %s from %s", question.source,
                          question.team_id)
-        _apologize(client, question, "the database is not answering right now")
+        if isinstance(exc.orig, QueryCanceled):  # CREDSTATS_STATEMENT_TIMEOUT_MS
+            _ephemeral(client, question, *error_blocks(*_too_long(question.text, deps)))
+        else:
+            _apologize(client, question, "the database is not answering right now")
     except Exception:
         logger.exception("failed answering %s from %s", question.source, question.team_id)
         _apologize(client, question, "something went wrong on my side")
@@ -176,6 +180,19 @@ def _ephemeral(client: WebClient, question: Question, blocks: list[Block], text:
     else:
         client.chat_postEphemeral(channel=question.channel_id, user=question.user_id,
                                   blocks=blocks, text=text, thread_ts=question.thread_ts)
+
+
+def _too_long(text: str, deps: Deps) -> tuple[str, tuple[str, ...]]:
+    """What to say when a question's statement ran past the statement timeout."""
+    seconds = deps.settings.statement_timeout_ms / 1000
+    suggestions = ["engagement last 30 days basis:event"]
+    if "basis:event" in text.lower():  # by issue date, it is read from the pre-aggregates
+        words = [w for w in text.split() if w.lower() != "basis:event"]
+        suggestions.insert(0, " ".join(words))
+    return (f"Counting that took longer than the {seconds:g}-second limit on one database "
+            "query (CREDSTATS_STATEMENT_TIMEOUT_MS), so I stopped it; nothing was changed. "
+            "A shorter range, or engagement by issue date (the default), is answered "
+            "from the pre-aggregates in milliseconds.", tuple(suggestions))
 
 
 def _apologize(client: WebClient, question: Question, why: str) -> None:
