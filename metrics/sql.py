@@ -134,24 +134,6 @@ def reaches(step: EngagementStep, event: Any = e) -> ColumnElement[bool]:
     return matches
 
 
-def event_steps(event: Any = e) -> ColumnElement[int]:
-    """The bitmask of the engagement steps one event reaches (bit i for ENGAGEMENT_STEPS[i]):
-    one CASE over its type (and, where it matters, its actor)."""
-    def mask(event_type: EventType, by_owner: bool) -> int:
-        return sum(1 << bit for bit, step in enumerate(ENGAGEMENT_STEPS)
-                   if step.reached_by(event_type, by_owner=by_owner))
-
-    whens: list[tuple[ColumnElement[bool], Any]] = []
-    for event_type in EventType:
-        mine, theirs = mask(event_type, True), mask(event_type, False)
-        if mine != theirs:
-            whens.append((event.event_type == event_type.value,
-                          case((event.actor == Actor.OWNER.value, mine), else_=theirs)))
-        elif mine:
-            whens.append((event.event_type == event_type.value, mine))
-    return case(*whens, else_=0)
-
-
 def _step_matches(step: EngagementStep, now: datetime) -> ColumnElement[bool]:
     """An event (of the joined credential) that counts for `step` as of `now`."""
     return and_(reaches(step), e.occurred_at <= now)
@@ -190,30 +172,18 @@ def event_basis_select(
 ) -> AnySelect:
     """Engagement by event date: distinct credentials with a step's event in [start, end).
 
-    One pass over the range's events (index-only: the (organization, occurred_at) index covers
-    type, actor, credential and group), grouped by credential into the bitmask of the steps
-    they reach, then counted per step: a count(DISTINCT) per step sorted the range's events
-    once per step, from the table."""
-    keys = [key.label("k")] if key is not None else []
-    rows = select(*keys, e.credential_id, event_steps().label("steps")).where(
-        *_event_filters(scope, start, end))
+    Index-only on PostgreSQL: the (organization, occurred_at) index covers type, actor,
+    credential and group. (Grouping the range's events by credential into a bitmask of steps
+    took twice as long at 10M as a sorted distinct count per step.)"""
+    columns = [func.count(case((reaches(step), e.credential_id), else_=None).distinct())
+               .label(step.key) for step in ENGAGEMENT_STEPS]
+    stmt = select(*columns).where(*_event_filters(scope, start, end))
     if scope.group_ids:  # an event carries its credential's group (metrics/rollups.py)
-        rows = rows.where(e.group_id.in_(scope.group_ids))
+        stmt = stmt.where(e.group_id.in_(scope.group_ids))
     if scope.kind is not None:
-        rows = rows.join(credentials, c.id == e.credential_id).where(
+        stmt = stmt.join(credentials, c.id == e.credential_id).where(
             c.organization_id == scope.org_id, c.kind == scope.kind.value)
-    # (a fence: each event's mask is computed once, not once per step)
-    r = rows.offset(0).subquery("event_steps").c
-    k = [r.k] if key is not None else []
-    mask = sum((func.max(r.steps.op("&")(1 << bit)) for bit in range(len(ENGAGEMENT_STEPS))),
-               start=literal(0))
-    per_credential = select(*k, mask.label("steps")).group_by(*k, r.credential_id)
-    pc = per_credential.subquery("per_credential").c
-    stmt = select(*(_count_step(pc.steps, bit).label(step.key)
-                    for bit, step in enumerate(ENGAGEMENT_STEPS)))
-    if key is not None:
-        stmt = stmt.add_columns(pc.k).group_by(pc.k)
-    return stmt
+    return _keyed(stmt, key)
 
 
 def first_issue_select(scope: Scope) -> AnySelect:
