@@ -160,16 +160,24 @@ def bi_activity(conn: Connection, p: dict[str, Any]) -> dict[str, int]:
             "credentials": int(touched or 0)}
 
 
+EVENT_STEPS = {  # the engagement steps by event type (an owner's view opens; anyone's share)
+    "opened": "event_type = 'view' AND actor = 'owner'",
+    "downloaded": "event_type IN ('pdf_download', 'image_download')",
+    "linkedin_shared": "event_type = 'linkedin_share'",
+    "linkedin_profile_added": "event_type = 'linkedin_profile_add'",
+    "shared": "event_type IN ('linkedin_share', 'twitter_share', 'facebook_share', "
+              "'other_share')",
+    "referral_clicked": "event_type = 'referral_click'",
+    "wallet_added": "event_type = 'wallet_add'",
+}
+
+
 def bi_event_basis(conn: Connection, p: dict[str, Any]) -> dict[str, int]:
-    """Engagement by event date: credentials with an opening (an owner's view), a download,
-    a LinkedIn share... in the range, whatever their issue date; the range and the previous
-    one."""
-    sql = ("SELECT count(DISTINCT credential_id) FILTER (WHERE event_type = 'view' AND "
-           "actor = 'owner') AS opened, count(DISTINCT credential_id) FILTER (WHERE event_type "
-           "IN ('pdf_download', 'image_download')) AS downloaded, count(DISTINCT credential_id) "
-           "FILTER (WHERE event_type = 'linkedin_share') AS linkedin_shared, "
-           "count(DISTINCT credential_id) FILTER (WHERE event_type = 'linkedin_profile_add') "
-           "AS linkedin_profile_added FROM engagement_events "
+    """Engagement by event date: credentials with each step's event in the range, whatever
+    their issue date; the range and the previous one."""
+    counts = ", ".join(f"count(DISTINCT credential_id) FILTER (WHERE {where}) AS {step}"
+                       for step, where in EVENT_STEPS.items())
+    sql = (f"SELECT {counts} FROM engagement_events "
            "WHERE organization_id = :org AND occurred_at >= :a AND occurred_at < :b")
     out = _one(conn, sql, p)
     _one(conn, sql, {**p, "a": p["pa"], "b": p["pb"]})
@@ -201,7 +209,7 @@ CASES = (
     Case("activity by event date", "activity last quarter", bi_activity,
          ("events", "credentials")),
     Case("engagement by event date, a qtr", "engagement last quarter basis:event",
-         bi_event_basis, ("opened", "downloaded", "linkedin_shared", "linkedin_profile_added")),
+         bi_event_basis, tuple(EVENT_STEPS)),
     Case("platform-wide funnel, a quarter", "engagement last quarter", bi_platform,
          ("issued", "recipients", "opened", "downloaded", "linkedin_shared",
           "linkedin_profile_added"), platform=True),

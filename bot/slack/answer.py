@@ -185,14 +185,17 @@ def _ephemeral(client: WebClient, question: Question, blocks: list[Block], text:
 def _too_long(text: str, deps: Deps) -> tuple[str, tuple[str, ...]]:
     """What to say when a question's statement ran past the statement timeout."""
     seconds = deps.settings.statement_timeout_ms / 1000
-    suggestions = ["engagement last 30 days basis:event"]
-    if "basis:event" in text.lower():  # by issue date, it is read from the pre-aggregates
-        words = [w for w in text.split() if w.lower() != "basis:event"]
-        suggestions.insert(0, " ".join(words))
+    words = text.split()
+    suggestions = ["engagement last 30 days", "issued last 30 days"]
+    if any(w.lower() == "basis:event" for w in words):
+        # the same question by issue date: read from the pre-aggregates
+        suggestions = [" ".join(w for w in words if w.lower() != "basis:event"),
+                       "engagement last 30 days basis:event"]
     return (f"Counting that took longer than the {seconds:g}-second limit on one database "
             "query (CREDSTATS_STATEMENT_TIMEOUT_MS), so I stopped it; nothing was changed. "
-            "A shorter range, or engagement by issue date (the default), is answered "
-            "from the pre-aggregates in milliseconds.", tuple(suggestions))
+            "A shorter range reads fewer rows; engagement by issue date (the default) and "
+            "questions without kind: are read from the pre-aggregates in milliseconds.",
+            tuple(suggestions))
 
 
 def _apologize(client: WebClient, question: Question, why: str) -> None:
