@@ -197,7 +197,8 @@ def indexes_after(conn: Connection, tables: tuple[Table, ...], *, bulk: bool = T
         if isinstance(item, Index):
             item.create(conn)
         else:
-            conn.execute(AddConstraint(item))
+            # (not isolated from the table: a later create_all must still create it inline)
+            conn.execute(AddConstraint(item, isolate_from_table=False))
 
 
 def ensure_schema(engine: Engine, target: DatabaseTarget) -> bool:

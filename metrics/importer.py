@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import (
     Connection,
     Engine,
+    Table,
     and_,
     func,
     insert,
@@ -35,6 +36,7 @@ from sqlalchemy import (
 
 from metrics import rollups, staging
 from metrics.catalog import Organization
+from metrics.db import BULK_MIN, indexes_after
 from metrics.definitions import Actor, CredentialKind, EventType
 from metrics.errors import UserError
 from metrics.schema import credentials, engagement_events, groups, organizations, recipients
@@ -355,6 +357,16 @@ def _cross_row_checks(
                      f"event_id {ext!r} repeated with different data (first at line {first})")
 
 
+def _first_load(conn: Connection, table: Table, rows: int) -> bool:
+    """Whether the import writes `rows` (BULK_MIN or more) into `table` while it is empty, on
+    PostgreSQL: its rows are then loaded before its keys and indexes are built, several times
+    faster (5,000,000 events: 99 s into an indexed table). The table stays locked until the
+    import commits: a question that reads it meanwhile waits (it had no rows to read)."""
+    if conn.dialect.name != "postgresql" or rows < BULK_MIN:
+        return False
+    return conn.execute(select(literal(1)).select_from(table).limit(1)).first() is None
+
+
 def _merge(conn: Connection, org: Organization, present: set[str], summary: ImportSummary) -> None:
     sc = staging.stage_credentials.c
     g, r, cr, ev = groups.c, recipients.c, credentials.c, engagement_events.c
@@ -424,16 +436,17 @@ def _merge(conn: Connection, org: Organization, present: set[str], summary: Impo
     computed = rollups.facts_select(target).subquery("computed")
     columns = ["external_id", "group_id", "recipient_id", "issued_at", "expires_at", "kind"]
     facts = ["steps", "org_prev_at", "group_prev_at"]
-    summary.credentials_new = conn.execute(
-        insert(credentials).from_select(
-            ["id", "organization_id", *columns, *facts],
-            select(rc.new_id, literal(org.id), *(rc[n] for n in columns),
-                   *(computed.c[n] for n in facts))
-            .select_from(staging.resolved_credentials.join(
-                computed, computed.c.id == rc.new_id))
-            .order_by(rc.issued_at),  # the time-keyed indexes then grow at their right edge
-        )
-    ).rowcount
+    with indexes_after(conn, (credentials,), bulk=_first_load(conn, credentials, total)):
+        summary.credentials_new = conn.execute(
+            insert(credentials).from_select(
+                ["id", "organization_id", *columns, *facts],
+                select(rc.new_id, literal(org.id), *(rc[n] for n in columns),
+                       *(computed.c[n] for n in facts))
+                .select_from(staging.resolved_credentials.join(
+                    computed, computed.c.id == rc.new_id))
+                .order_by(rc.issued_at),  # the time-keyed indexes then grow at their right edge
+            )
+        ).rowcount
     summary.credentials_unchanged = total - summary.credentials_new - summary.credentials_updated
 
     # events: matched by event_id, else by (credential, type, time, actor)
@@ -461,14 +474,16 @@ def _merge(conn: Connection, org: Organization, present: set[str], summary: Impo
         select(re_.new_id, re_.credential_id, re_.occurred_at).where(new_event),
     ).subquery("target")
     computed = rollups.event_facts_select(target).subquery("computed")
-    summary.events_new = conn.execute(
-        insert(engagement_events).from_select(
-            ["id", "organization_id", *fields, "external_id", "prev_at", "group_id"],
-            select(re_.new_id, literal(org.id), *(re_[n] for n in fields), re_.external_id,
-                   computed.c.prev_at, computed.c.group_id)
-            .select_from(staging.resolved_events.join(computed, computed.c.id == re_.new_id))
-            .order_by(re_.occurred_at),
-        )
-    ).rowcount
+    with indexes_after(conn, (engagement_events,),
+                       bulk=_first_load(conn, engagement_events, total_events)):
+        summary.events_new = conn.execute(
+            insert(engagement_events).from_select(
+                ["id", "organization_id", *fields, "external_id", "prev_at", "group_id"],
+                select(re_.new_id, literal(org.id), *(re_[n] for n in fields), re_.external_id,
+                       computed.c.prev_at, computed.c.group_id)
+                .select_from(staging.resolved_events.join(computed, computed.c.id == re_.new_id))
+                .order_by(re_.occurred_at),
+            )
+        ).rowcount
     summary.events_unchanged = total_events - summary.events_new - summary.events_updated
     rollups.apply(conn)

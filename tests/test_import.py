@@ -228,3 +228,52 @@ def test_new_events_are_written_with_their_facts(db: Database, tmp_path: Path) -
     assert stored["E2"][0] is None and stored["E1"][0] is not None
     assert stored["F0"] == (stored["F0"][0], "CPA") and stored["F1"][1] == "CFA"
     assert sum(prev is None for prev, _ in stored.values()) == 2  # E2 and F1, the firsts
+
+
+@pytest.mark.postgres
+def test_a_first_large_load_builds_its_indexes_after_and_gives_the_same_data(
+        pg_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the bulk threshold, an import into empty credentials and events tables loads them
+    before their keys and indexes are built: every index and key is back, the figures are the
+    hand-counted ones and the pre-aggregates equal a rebuild. A later import into the filled
+    tables keeps their indexes (other organizations' answers read them)."""
+    from sqlalchemy import text
+
+    from metrics import importer
+    from tests.test_metrics import ask
+    from tests.test_rollups import _rebuilt, _snapshot
+
+    def indexes() -> list[object]:
+        with pg_db.engine.connect() as conn:
+            return sorted(conn.execute(text(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+            )).all()) + sorted(conn.execute(text(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE connamespace = current_schema()::regnamespace")).all())
+
+    loads: list[tuple[str, bool]] = []
+    indexes_after = importer.indexes_after
+
+    def spy(conn: object, tables: tuple[object, ...], *, bulk: bool = True) -> object:
+        loads.append((tables[0].name, bulk))  # type: ignore[attr-defined]
+        return indexes_after(conn, tables, bulk=bulk)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("metrics.importer.indexes_after", spy)
+    monkeypatch.setattr("metrics.importer.BULK_MIN", 50)  # the seed example's 92 and 81 rows
+    before = indexes()
+    creds, events = seed_example.write_files(tmp_path)
+    import_files(pg_db.engine, "Seed Org", creds, events, now=NOW)
+    assert loads == [("credentials", True), ("engagement_events", True)]
+    assert indexes() == before
+    values = ask(pg_db, "engagement group:CPA last quarter").values
+    assert (values["issued"], values["recipients"], values["opened"]) == (43, 41, 22)
+    with pg_db.engine.connect() as conn:
+        assert _snapshot(conn) == _rebuilt(pg_db)
+
+    loads.clear()
+    other = write(tmp_path / "other.csv", "credential_id,group,recipient_email,issued_at",
+                  *(f"O{i},Nursing,n{i}@b.org,2026-08-{1 + i % 28:02d}" for i in range(60)))
+    import_files(pg_db.engine, "Other Org", other, now=NOW)
+    assert loads == [("credentials", False), ("engagement_events", False)]  # indexes stay
+    with pg_db.engine.connect() as conn:
+        assert _snapshot(conn) == _rebuilt(pg_db)
