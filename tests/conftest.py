@@ -32,6 +32,16 @@ class Database:
     url: str
     engine: Engine
 
+    def indexes_and_keys(self) -> list[object]:
+        """Every index and key (primary, unique, foreign) of its schema (PostgreSQL), with
+        its definition."""
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(text(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+            )).all()) + sorted(conn.execute(text(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE connamespace = current_schema()::regnamespace")).all())
+
 
 def _postgres_admin() -> Engine:
     engine = create_engine(normalize_url(PG_URL), isolation_level="AUTOCOMMIT")

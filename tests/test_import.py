@@ -237,19 +237,9 @@ def test_a_first_large_load_builds_its_indexes_after_and_gives_the_same_data(
     before their keys and indexes are built: every index and key is back, the figures are the
     hand-counted ones and the pre-aggregates equal a rebuild. A later import into the filled
     tables keeps their indexes (other organizations' answers read them)."""
-    from sqlalchemy import text
-
     from metrics import importer
     from tests.test_metrics import ask
     from tests.test_rollups import _rebuilt, _snapshot
-
-    def indexes() -> list[object]:
-        with pg_db.engine.connect() as conn:
-            return sorted(conn.execute(text(
-                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
-            )).all()) + sorted(conn.execute(text(
-                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE connamespace = current_schema()::regnamespace")).all())
 
     loads: list[tuple[str, bool]] = []
     indexes_after = importer.indexes_after
@@ -260,11 +250,11 @@ def test_a_first_large_load_builds_its_indexes_after_and_gives_the_same_data(
 
     monkeypatch.setattr("metrics.importer.indexes_after", spy)
     monkeypatch.setattr("metrics.importer.BULK_MIN", 50)  # the seed example's 92 and 81 rows
-    before = indexes()
+    before = pg_db.indexes_and_keys()
     creds, events = seed_example.write_files(tmp_path)
     import_files(pg_db.engine, "Seed Org", creds, events, now=NOW)
     assert loads == [("credentials", True), ("engagement_events", True)]
-    assert indexes() == before
+    assert pg_db.indexes_and_keys() == before
     values = ask(pg_db, "engagement group:CPA last quarter").values
     assert (values["issued"], values["recipients"], values["opened"]) == (43, 41, 22)
     with pg_db.engine.connect() as conn:

@@ -129,14 +129,7 @@ def test_a_bulk_load_rebuilds_every_index_and_gives_the_same_data(
     """A bulk seed (indexes built after the load; the events generated and pre-aggregated by
     a second connection, or by the seed's own when that one fails) gives every index and key
     back, the same answers as SQLite's, and leaves no schema of its own behind."""
-    def indexes() -> list[object]:  # and keys: primary, unique and foreign
-        with pg_db.engine.connect() as conn:
-            return sorted(conn.execute(text(
-                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
-            )).all()) + sorted(conn.execute(text(
-                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE connamespace = current_schema()::regnamespace")).all())
-
+    indexes = pg_db.indexes_and_keys
     before = indexes()  # recipients', credentials', events' and the pre-aggregates' too
     assert len(before) >= 30
     assert any("FOREIGN KEY" in str(row) for row in before)
