@@ -190,7 +190,7 @@ class _Runner:
             if crossed:
                 out["recipients"] -= crossed[k]
             if event_basis:
-                out.update(self.one(sql.event_basis_select(scope, r.start_at, r.end_at)))
+                out.update(self.one(sql.event_basis_select(scope, r.start_at, r.end_at, self.now)))
             self.memo[(r.start_at, r.end_at, engagement)] = out
 
     def _values(self, time_range: TimeRange, engagement: bool) -> Values:
@@ -205,7 +205,7 @@ class _Runner:
             out = fast.cohort(self.execute, self.conn, level, window,
                               engagement=engagement and not event_basis)[key]
             if event_basis:
-                out.update(self.one(sql.event_basis_select(scope, start, end)))
+                out.update(self.one(sql.event_basis_select(scope, start, end, self.now)))
             if metric is Metric.ACTIVITY:
                 out.update(fast.activity(self.execute, self.conn, level, window)[key])
             return out
@@ -214,7 +214,7 @@ class _Runner:
         )
         out = self.one(cohort)
         if event_basis:
-            out.update(self.one(sql.event_basis_select(scope, start, end)))
+            out.update(self.one(sql.event_basis_select(scope, start, end, self.now)))
         if metric is Metric.ACTIVITY:
             out.update(self.one(sql.activity_select(scope, start, end)))
         return out
@@ -243,7 +243,8 @@ class _Runner:
         if self.query.basis is Basis.EVENT:
             event_key = sql.e.group_id
             for k, vals in self.keyed(
-                sql.event_basis_select(scope, rng.start_at, rng.end_at, key=event_key)
+                sql.event_basis_select(scope, rng.start_at, rng.end_at, self.now,
+                                       key=event_key)
             ).items():
                 rows.setdefault(k, {}).update(vals)
         out = [
@@ -292,7 +293,7 @@ class _Runner:
             if metric is Metric.ACTIVITY:
                 extra.append(sql.activity_select(self.scope, lo, hi, key=event_key))
         if engagement and self.query.basis is Basis.EVENT:
-            extra.append(sql.event_basis_select(self.scope, lo, hi, key=event_key))
+            extra.append(sql.event_basis_select(self.scope, lo, hi, self.now, key=event_key))
         for stmt in extra:
             for k, vals in self.keyed(stmt).items():
                 per_bucket.setdefault(k, {}).update(vals)

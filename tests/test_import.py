@@ -230,16 +230,11 @@ def test_new_events_are_written_with_their_facts(db: Database, tmp_path: Path) -
     assert sum(prev is None for prev, _ in stored.values()) == 2  # E2 and F1, the firsts
 
 
-@pytest.mark.postgres
-def test_a_first_large_load_builds_its_indexes_after_and_gives_the_same_data(
-        pg_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past the bulk threshold, an import into empty credentials and events tables loads them
-    before their keys and indexes are built: every index and key is back, the figures are the
-    hand-counted ones and the pre-aggregates equal a rebuild. A later import into the filled
-    tables keeps their indexes (other organizations' answers read them)."""
+@pytest.fixture
+def bulk_loads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """(table, loaded before its indexes?) of each insert of an import, past a bulk threshold
+    of 50 rows (the seed example's 92 credentials and 81 events)."""
     from metrics import importer
-    from tests.test_metrics import ask
-    from tests.test_rollups import _rebuilt, _snapshot
 
     loads: list[tuple[str, bool]] = []
     indexes_after = importer.indexes_after
@@ -249,21 +244,53 @@ def test_a_first_large_load_builds_its_indexes_after_and_gives_the_same_data(
         return indexes_after(conn, tables, bulk=bulk)  # type: ignore[arg-type]
 
     monkeypatch.setattr("metrics.importer.indexes_after", spy)
-    monkeypatch.setattr("metrics.importer.BULK_MIN", 50)  # the seed example's 92 and 81 rows
+    monkeypatch.setattr("metrics.importer.BULK_MIN", 50)
+    return loads
+
+
+@pytest.mark.postgres
+def test_a_first_large_load_builds_its_indexes_after_and_gives_the_same_data(
+        pg_db: Database, tmp_path: Path, bulk_loads: list[tuple[str, bool]]) -> None:
+    """Past the bulk threshold, an import into empty credentials and events tables loads them
+    before their keys and indexes are built: every index and key is back, the figures are the
+    hand-counted ones and the pre-aggregates equal a rebuild. Another organization's import
+    keeps the indexes (the first one's answers read them)."""
+    from tests.test_metrics import ask
+    from tests.test_rollups import _rebuilt, _snapshot
+
     before = pg_db.indexes_and_keys()
     creds, events = seed_example.write_files(tmp_path)
     import_files(pg_db.engine, "Seed Org", creds, events, now=NOW)
-    assert loads == [("credentials", True), ("engagement_events", True)]
+    assert bulk_loads == [("credentials", True), ("engagement_events", True)]
     assert pg_db.indexes_and_keys() == before
     values = ask(pg_db, "engagement group:CPA last quarter").values
     assert (values["issued"], values["recipients"], values["opened"]) == (43, 41, 22)
     with pg_db.engine.connect() as conn:
         assert _snapshot(conn) == _rebuilt(pg_db)
 
-    loads.clear()
+    bulk_loads.clear()
     other = write(tmp_path / "other.csv", "credential_id,group,recipient_email,issued_at",
                   *(f"O{i},Nursing,n{i}@b.org,2026-08-{1 + i % 28:02d}" for i in range(60)))
-    import_files(pg_db.engine, "Other Org", other, now=NOW)
-    assert loads == [("credentials", False), ("engagement_events", False)]  # indexes stay
+    other_events = write(tmp_path / "other_events.csv", "credential_id,event,occurred_at",
+                         *(f"O{i},view,2026-09-{1 + i % 28:02d}" for i in range(60)))
+    import_files(pg_db.engine, "Other Org", other, other_events, now=NOW)
+    assert bulk_loads == [("credentials", False), ("engagement_events", False)]
     with pg_db.engine.connect() as conn:
         assert _snapshot(conn) == _rebuilt(pg_db)
+
+
+@pytest.mark.postgres
+def test_a_first_load_does_not_wait_for_a_table_in_use(
+        pg_db: Database, tmp_path: Path, bulk_loads: list[tuple[str, bool]]) -> None:
+    """While another transaction uses the events table (here a reader; say, another import),
+    a first load writes the events the usual way instead of waiting for it (two imports
+    would each wait for the other's lock)."""
+    from sqlalchemy import text
+
+    creds, events = seed_example.write_files(tmp_path)
+    with pg_db.engine.connect() as reader:
+        reader.execute(text("SELECT count(*) FROM engagement_events"))  # holds its lock
+        import_files(pg_db.engine, "Seed Org", creds, events, now=NOW)
+        reader.rollback()
+    assert bulk_loads == [("credentials", True), ("engagement_events", False)]
+    assert counts(pg_db)["engagement_events"] == 81

@@ -164,8 +164,12 @@ def test_events_after_now_do_not_count(loaded: Database) -> None:
         org = resolve_organization(conn, None)
         query = parse("engagement group:CPA Q3 2026", now=early)
         result = run(conn, org, query, early)
+        # by event date too, even when the range (October) goes on past now
+        by_event = run(conn, org, parse("engagement group:CPA 2026-10-01..2026-10-31 "
+                                        "basis:event", now=early), early)
     assert result.values["opened"] == 4
     assert result.values["downloaded"] == 0
+    assert (by_event.values["opened"], by_event.values["downloaded"]) == (4, 0)
 
 
 def test_summary_sections(loaded: Database) -> None:

@@ -9,6 +9,7 @@ ever left without a reply.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -71,7 +72,7 @@ def answer(deps: Deps, client: WebClient, question: Question) -> None:
     except DBAPIError as exc:
         logger.exception("database error answering %s from %s", question.source,
                          question.team_id)
-        if isinstance(exc.orig, QueryCanceled):  # CREDSTATS_STATEMENT_TIMEOUT_MS
+        if isinstance(exc.orig, QueryCanceled) and "statement timeout" in str(exc.orig):
             _ephemeral(client, question, *error_blocks(*_too_long(question.text, deps)))
         else:
             _apologize(client, question, "the database is not answering right now")
@@ -182,20 +183,23 @@ def _ephemeral(client: WebClient, question: Question, blocks: list[Block], text:
                                   blocks=blocks, text=text, thread_ts=question.thread_ts)
 
 
+_BY_EVENT_DATE = re.compile(r"\bbasis:\s?event\b", re.IGNORECASE)
+_KIND = re.compile(r"\bkind:\s?\w+", re.IGNORECASE)
+
+
 def _too_long(text: str, deps: Deps) -> tuple[str, tuple[str, ...]]:
-    """What to say when a question's statement ran past the statement timeout."""
+    """What to say when a question's statement ran past CREDSTATS_STATEMENT_TIMEOUT_MS: the
+    same question as the pre-aggregates answer it (by issue date, without kind:), when that
+    differs, and a short range."""
     seconds = deps.settings.statement_timeout_ms / 1000
-    words = text.split()
-    suggestions = ["engagement last 30 days", "issued last 30 days"]
-    if any(w.lower() == "basis:event" for w in words):
-        # the same question by issue date: read from the pre-aggregates
-        suggestions = [" ".join(w for w in words if w.lower() != "basis:event"),
-                       "engagement last 30 days basis:event"]
+    fast = " ".join(_KIND.sub(" ", _BY_EVENT_DATE.sub(" ", text)).split())
+    asked = " ".join(text.split())
+    suggestions = [q for q in (fast, "engagement last 30 days") if q and q != asked]
     return (f"Counting that took longer than the {seconds:g}-second limit on one database "
             "query (CREDSTATS_STATEMENT_TIMEOUT_MS), so I stopped it; nothing was changed. "
-            "A shorter range reads fewer rows; engagement by issue date (the default) and "
-            "questions without kind: are read from the pre-aggregates in milliseconds.",
-            tuple(suggestions))
+            "Engagement by event date (basis:event) and kind: filters are counted from the "
+            "stored rows of the whole range; everything else comes from the pre-aggregates "
+            "in milliseconds.", tuple(suggestions))
 
 
 def _apologize(client: WebClient, question: Question, why: str) -> None:
