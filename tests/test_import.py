@@ -294,3 +294,12 @@ def test_a_first_load_does_not_wait_for_a_table_in_use(
         reader.rollback()
     assert bulk_loads == [("credentials", True), ("engagement_events", False)]
     assert counts(pg_db)["engagement_events"] == 81
+
+    # the organization's own later import: the tables hold rows, their indexes stay
+    bulk_loads.clear()
+    more = write(tmp_path / "more.csv", "credential_id,event,occurred_at",
+                 *(f"C{1 + i % 40:02d},view,2026-11-{1 + i % 28:02d}T{i % 24:02d}:00:00Z"
+                   for i in range(60)))
+    import_files(pg_db.engine, "Seed Org", creds, more, now=NOW)
+    assert bulk_loads == [("credentials", False), ("engagement_events", False)]
+    assert counts(pg_db)["engagement_events"] == 141
