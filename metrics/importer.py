@@ -489,9 +489,8 @@ def _merge(conn: Connection, org: Organization, present: set[str], summary: Impo
         select(re_.new_id, re_.credential_id, re_.occurred_at).where(new_event),
     ).subquery("target")
     computed = rollups.event_facts_select(target).subquery("computed")
-    with indexes_after(conn, (engagement_events,),
-                       bulk=_first_load(conn, engagement_events, org.id,
-                                                   total_events)):
+    first_load = _first_load(conn, engagement_events, org.id, total_events)
+    with indexes_after(conn, (engagement_events,), bulk=first_load):
         summary.events_new = conn.execute(
             insert(engagement_events).from_select(
                 ["id", "organization_id", *fields, "external_id", "prev_at", "group_id"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
@@ -287,6 +288,13 @@ def test_a_first_load_does_not_wait_for_a_table_in_use(
     would each wait for the other's lock)."""
     from sqlalchemy import text
 
+    @event.listens_for(pg_db.engine, "connect")
+    def bounded(dbapi_conn: Any, _record: object) -> None:
+        # a first load that waited for the reader would wait for ever (same thread): fail
+        with dbapi_conn.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '10s'")
+
+    pg_db.engine.dispose()  # (new connections, with the bound)
     creds, events = seed_example.write_files(tmp_path)
     with pg_db.engine.connect() as reader:
         reader.execute(text("SELECT count(*) FROM engagement_events"))  # holds its lock
